@@ -1,0 +1,5 @@
+import sys
+
+from mochat.cli import main
+
+sys.exit(main())
