@@ -1,0 +1,1 @@
+"""Generated protobuf packages, by proto package name."""

@@ -1,0 +1,1 @@
+"""Generated code of proto package `mochat.v1` (see protos/generate.py)."""
