@@ -43,10 +43,15 @@ class SkeletonLayout:
                           ("mass_weights", self.mass_weights)):
             if len(seq) != n:
                 raise ValueError(f"layout {self.name!r}: {len(seq)} {what} for {n} joints")
-        if self.parents[0] != -1 or any(p < 0 or p >= j for j, p in enumerate(self.parents)
-                                        if j > 0):
-            raise ValueError(f"layout {self.name!r}: parents must be -1 for joint 0 and point "
-                             "to an earlier joint otherwise")
+        if self.parents[0] != -1 or any(not 0 <= p < n for p in self.parents[1:]):
+            raise ValueError(f"layout {self.name!r}: parents must be -1 for joint 0 and a "
+                             "joint index otherwise")
+        for j in range(n):  # every chain must reach the root without a cycle
+            seen, k = 0, j
+            while k != 0:
+                k, seen = self.parents[k], seen + 1
+                if seen > n:
+                    raise ValueError(f"layout {self.name!r}: parent cycle through joint {j}")
         unknown = sorted(set(self.groups) - set(GROUPS))
         if unknown:
             raise ValueError(f"layout {self.name!r}: unknown groups {unknown}; expected {GROUPS}")
@@ -111,7 +116,7 @@ class SkeletonLayout:
 
 
 def _mirror_pairs(joint_names: Sequence[str]) -> tuple[tuple[int, int], ...]:
-    """(left, right) index pairs found by name: 'left_x'/'right_x', 'LeftX'/'RightX', 'l_x'/'r_x'."""
+    """(left, right) index pairs by name: 'left_x'/'right_x', 'LeftX'/'RightX', 'l_x'/'r_x'."""
     lowered = [n.lower() for n in joint_names]
     pairs = []
     for i, low in enumerate(lowered):
