@@ -1,0 +1,68 @@
+import pytest
+
+from mochat.metrics.grounding import (
+    interval_iou,
+    parse_side,
+    recall_key,
+    spatial_accuracy,
+    temporal_recall,
+)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ((0, 10), (5, 15), 5 / 15),  # overlap [5, 10], union [0, 15]
+        ((0, 10), (0, 10), 1.0),
+        ((0, 10), (20, 30), 0.0),  # disjoint: no overlap
+        ((0, 10), (10, 20), 0.0),  # touching at one point: zero-length overlap
+        ((2, 4), (0, 10), 2 / 10),  # contained
+        ((5, 5), (5, 5), 0.0),  # empty union
+    ],
+)
+def test_interval_iou(a, b, expected):
+    assert interval_iou(a, b) == pytest.approx(expected)
+
+
+def test_temporal_recall_counts_thresholds_inclusively():
+    gt = [(0, 10)] * 4
+    # IoUs: 1.0, 0.5 (exactly at the 0.5 threshold), 0.3 ([0,3] in [0,10]), 0.0
+    preds = [(0, 10), (0, 5), (0, 3), (20, 30)]
+    scores = temporal_recall(preds, gt)
+    assert scores["r1_iou_0.3"] == pytest.approx(75.0)  # 3 of 4
+    assert scores["r1_iou_0.5"] == pytest.approx(50.0)  # 2 of 4
+    assert scores["r1_iou_0.7"] == pytest.approx(25.0)  # 1 of 4
+    assert scores["mean_iou"] == pytest.approx(100 * (1.0 + 0.5 + 0.3) / 4)
+
+
+def test_temporal_recall_rejects_misaligned_lists():
+    with pytest.raises(ValueError, match="2 predicted spans but 1"):
+        temporal_recall([(0, 1), (0, 1)], [(0, 1)])
+
+
+def test_recall_key():
+    assert recall_key(0.5) == "r1_iou_0.5"
+    assert recall_key(0.7) == "r1_iou_0.7"
+
+
+@pytest.mark.parametrize(
+    ("answer", "side"),
+    [
+        ("left", "left"),
+        ("  Right\n", "right"),
+        ("Left.", "left"),  # contains only "left"
+        ("the right hand", "right"),
+        ("left or right", None),  # names both: wrong
+        ("neither", None),
+        ("", None),
+    ],
+)
+def test_parse_side(answer, side):
+    assert parse_side(answer) == side
+
+
+def test_spatial_accuracy():
+    # correct, correct (normalised), wrong side, ambiguous -> 2 of 4
+    preds = ["left", "RIGHT.", "left", "left and right"]
+    answers = ["left", "right", "right", "left"]
+    assert spatial_accuracy(preds, answers) == pytest.approx(50.0)
