@@ -7,6 +7,8 @@ import random
 import numpy as np
 import pytest
 
+pytest_plugins = ["tests.kafka_broker"]
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
