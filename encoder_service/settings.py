@@ -1,0 +1,44 @@
+"""Settings of the encoder service: environment variables MOCHAT_ENCODER_*, CLI flags win."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EncoderSettings(BaseSettings):
+    """Every knob of `mochat serve encoder`; e.g. MOCHAT_ENCODER_MAX_BATCH=64."""
+
+    model_config = SettingsConfigDict(env_prefix="MOCHAT_ENCODER_", extra="forbid")
+
+    model: Path = Field(description="exported encoder: .onnx (ONNX Runtime) or "
+                                    ".engine/.plan (TensorRT), with its .json sidecar beside it")
+    backend: Literal["auto", "onnxruntime", "tensorrt"] = Field(
+        "auto", description="auto: by the model file's suffix")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="ONNX Runtime device; auto = CUDA where onnxruntime-gpu has it")
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads (0 = its default)")
+
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535, description="0 picks a free port")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus /metrics port; unset = off, 0 = free port")
+
+    batching: bool = Field(True, description="merge concurrent requests into one batch")
+    max_batch: int = Field(32, ge=1, description="windows per model call")
+    max_delay_ms: float = Field(2.0, ge=0.0, description="longest wait to fill a batch")
+    max_queue_windows: int = Field(1024, ge=1, description="queued windows before "
+                                                           "RESOURCE_EXHAUSTED")
+
+    max_frames: int | None = Field(None, ge=1, description="frames per window; unset = the "
+                                                           "model's limit from its sidecar")
+    max_windows_per_request: int = Field(256, ge=1)
+    max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024,
+                                   description="larger requests get INVALID_ARGUMENT")
+
+    shutdown_grace_s: float = Field(10.0, ge=0.0, description="time in-flight calls get to "
+                                                              "finish on SIGTERM")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

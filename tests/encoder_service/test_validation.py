@@ -1,0 +1,125 @@
+"""Every bad request gets INVALID_ARGUMENT with a message; overload gets RESOURCE_EXHAUSTED."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc, frames_pb2
+from tests.encoder_service.conftest import (
+    GatedBackend,
+    encode_request,
+    make_window,
+    random_joints,
+    running_server,
+    wait_until,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+LIMIT_BYTES = 64 * 1024  # one 64-frame SMPL-22 window is 64 * 22 * 3 * 4 = 16,896 bytes
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stub(tiny_model: Path) -> AsyncIterator[encoder_pb2_grpc.EncoderServiceStub]:
+    async with running_server(tiny_model, max_frames=100, max_windows_per_request=4,
+                              max_request_bytes=LIMIT_BYTES) as (_, channel):
+        yield encoder_pb2_grpc.EncoderServiceStub(channel)
+
+
+def _with(mutate: Callable[[frames_pb2.MotionWindow], None], **kw: object
+          ) -> encoder_pb2.EncodeRequest:
+    window = make_window(**kw)  # type: ignore[arg-type]
+    mutate(window)
+    return encode_request(window)
+
+
+def _nan_at(frame: int, joint: int, value: float) -> np.ndarray:
+    joints = random_joints(16)
+    joints[frame, joint, 1] = value
+    return joints
+
+
+BAD_REQUESTS = {
+    "wrong joint count": (encode_request(make_window(joints=random_joints(16, 25))),
+                          "layout 'smpl22' has 22 joints, got 25"),
+    "unknown layout": (encode_request(make_window(frames=16, layout="zebra")),
+                       "unknown layout 'zebra'"),
+    "layout of another model": (
+        encode_request(make_window(joints=random_joints(16, 25), layout="ntu25")),
+        "layout 'ntu25' is not the model's layout 'smpl22'"),
+    "NaN": (encode_request(make_window(joints=_nan_at(3, 5, np.nan))),
+            "non-finite value (NaN/inf) at frame 3, joint 5"),
+    "inf": (encode_request(make_window(joints=_nan_at(0, 0, np.inf))),
+            "non-finite value (NaN/inf) at frame 0, joint 0"),
+    "too many frames": (encode_request(make_window(frames=101)),
+                        "101 frames exceeds the limit of 100"),
+    "payload too large": (encode_request(*[make_window(first_frame=64 * i) for i in range(4)]),
+                          f"over the limit of {LIMIT_BYTES}"),
+    "too many windows": (encode_request(*[make_window(first_frame=i, frames=1)
+                                          for i in range(5)]),
+                         "5 windows in one request, over the limit of 4"),
+    "no windows": (encoder_pb2.EncodeRequest(), "request holds no windows"),
+    "bytes do not match shape": (_with(lambda w: setattr(w.joints, "data", w.joints.data[:-4]),
+                                       frames=16),
+                                 "shape (16, 22, 3) needs 4224 bytes of float32, got 4220"),
+    "frame range does not match T": (_with(lambda w: setattr(w, "last_frame", 20), frames=16),
+                                      "frames 0..20 are 21, joints hold 16"),
+    "degenerate skeleton": (encode_request(make_window(joints=np.zeros((8, 22, 3)))),
+                            "all bones have zero length"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+async def test_bad_request_is_invalid_argument(stub: encoder_pb2_grpc.EncoderServiceStub,
+                                               case: str) -> None:
+    request, message = BAD_REQUESTS[case]
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Encode(request)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in info.value.details()
+    assert "Traceback" not in info.value.details()
+
+
+async def test_error_names_the_offending_window(stub: encoder_pb2_grpc.EncoderServiceStub
+                                                ) -> None:
+    good, bad = make_window("cam", 0, 16), make_window("cam", 16, 16, layout="zebra")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Encode(encode_request(good, bad))
+    assert info.value.details().startswith("window 1 (cam:16): unknown layout 'zebra'")
+
+
+async def test_far_over_the_limit_is_refused_by_grpc_itself(
+        stub: encoder_pb2_grpc.EncoderServiceStub) -> None:
+    # Over 2 x max_request_bytes + 64 KiB, gRPC refuses the message before the servicer.
+    huge = encode_request(make_window(joints=random_joints(4000)))  # ~1 MB
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Encode(huge)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_full_queue_is_resource_exhausted(tiny_model: Path) -> None:
+    async with running_server(tiny_model, max_queue_windows=3, max_batch=1,
+                              max_delay_ms=0) as (server, channel):
+        runtime = server.servicer.runtime
+        assert runtime is not None
+        gated = runtime.batcher.backend = GatedBackend(runtime.batcher.backend)
+        stub = encoder_pb2_grpc.EncoderServiceStub(channel)
+        first = asyncio.ensure_future(stub.Encode(encode_request(make_window(frames=8))))
+        await asyncio.to_thread(gated.entered.wait, 10)  # the worker holds window 1
+        queued = [asyncio.ensure_future(stub.Encode(encode_request(make_window(frames=8))))
+                  for _ in range(3)]  # fills the queue: 3 of 3 windows
+        await wait_until(lambda: runtime.batcher.queued_windows == 3)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Encode(encode_request(make_window(frames=8)))
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "queue full (3 windows queued, limit 3)" in info.value.details()
+        gated.gate.set()
+        replies = await asyncio.gather(first, *queued)  # the queued ones are still served
+    assert [len(r.features) for r in replies] == [1, 1, 1, 1]
+    assert gated.batch_sizes == [1, 1, 1, 1]  # max_batch=1
