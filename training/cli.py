@@ -45,6 +45,10 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "encoder": Stage("training.encoder", "self-supervised pretraining of the skeleton encoder",
                      _recipe_arguments),
+    "align": Stage("training.lm", "stage 1: projector + regression head, LLM frozen",
+                   _recipe_arguments),
+    "finetune": Stage("training.lm", "stage 2: LLM (full or LoRA) + projector + head",
+                      _recipe_arguments),
     "probe": Stage("training.probe", "linear probe: frozen encoder features -> atomic action",
                    _probe_arguments),
 }

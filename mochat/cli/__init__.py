@@ -12,7 +12,7 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
-_CORE_COMMANDS = ("synth", "render", "eval", "export")
+_CORE_COMMANDS = ("synth", "render", "eval", "export", "timestamps", "chat", "dialogues")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,82 @@
+"""Greedy decoding for MoChat over a batch of left-padded prompts, with a KV cache.
+
+MoChat's inputs are embeddings (motion tokens spliced into text) and CFT adds output logits
+for frame-ID tokens, so decoding runs its own loop over the LLM instead of `generate()`.
+Left padding keeps every prompt's last token in the last column; position ids skip pads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from mochat.models.mochat import MoChat
+
+
+@dataclass
+class Generation:
+    token_ids: list[list[int]]  # per sample, without the prompt and without the stop token
+    first_token_s: float  # wall time to the first token of the batch
+
+
+def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+    """-> ids (B, L) and attention mask (B, L), padded on the left."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, seq in enumerate(sequences):
+        ids[i, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+        mask[i, width - len(seq):] = 1
+    return ids, mask
+
+
+@torch.no_grad()
+def greedy_decode(model: MoChat, features: Tensor, feature_mask: Tensor,
+                  prompts: list[list[int]], *, max_new_tokens: int = 64,
+                  stop_ids: set[int] | None = None,
+                  on_token: Callable[[int, int], None] | None = None) -> Generation:
+    """Decode up to `max_new_tokens` per prompt; `on_token(sample, token_id)` streams."""
+    import time
+
+    start = time.perf_counter()
+    tokenizer = model.tokenizer
+    stop = stop_ids if stop_ids is not None else {tokenizer.eos_token_id}
+    ids, mask = left_pad(prompts, tokenizer.pad_token_id or 0)
+    embeds, _, _ = model.build_inputs(features, feature_mask, ids)
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    out = model.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                    use_cache=True, output_hidden_states=model.frame_embed is not None)
+    batch = len(prompts)
+    done = torch.zeros(batch, dtype=torch.bool)
+    generated: list[list[int]] = [[] for _ in range(batch)]
+    first_token_s = 0.0
+    for step in range(max_new_tokens):
+        hidden = out.hidden_states[-1][:, -1:] if model.frame_embed is not None else None
+        logits = out.logits[:, -1:]
+        if hidden is not None:
+            logits = model.output_logits(logits, hidden)
+        next_ids = model.full_vocab_id(logits[:, -1].argmax(-1))  # (B,)
+        if step == 0:
+            first_token_s = time.perf_counter() - start
+        for i in range(batch):
+            if done[i]:
+                continue
+            token = int(next_ids[i])
+            if token in stop:
+                done[i] = True
+                continue
+            generated[i].append(token)
+            if on_token is not None:
+                on_token(i, token)
+        if bool(done.all()):
+            break
+        mask = torch.cat([mask, torch.ones((batch, 1), dtype=mask.dtype)], 1)
+        positions = positions[:, -1:] + 1
+        step_embeds = model.embed_text(next_ids[:, None])
+        out = model.llm(inputs_embeds=step_embeds, attention_mask=mask, position_ids=positions,
+                        past_key_values=out.past_key_values, use_cache=True,
+                        output_hidden_states=model.frame_embed is not None)
+    return Generation(generated, first_token_s)

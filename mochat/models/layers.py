@@ -1,0 +1,104 @@
+"""MoChat's layers: projector, temporal pooling, the `<skeleton>` splice, the regression
+head and its DIoU loss.
+
+Shapes: motion features (B, T, D_m); with temporal pooling factor p the motion tokens are
+(B, N, D) with N = ceil(T / p) and D the LLM width; text is (B, L).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PROJECTORS = ("linear", "mlp2x_gelu")
+
+
+def build_projector(kind: str, motion_dim: int, llm_dim: int) -> nn.Module:
+    if kind == "linear":
+        return nn.Linear(motion_dim, llm_dim)
+    if kind == "mlp2x_gelu":
+        return nn.Sequential(nn.Linear(motion_dim, llm_dim), nn.GELU(), nn.Linear(llm_dim, llm_dim))
+    raise ValueError(f"unknown projector {kind!r}; expected 'linear' or 'mlp2x_gelu'")
+
+
+def pool_time(features: Tensor, mask: Tensor, factor: int) -> tuple[Tensor, Tensor]:
+    """Average every `factor` frames: (B, T, D), (B, T) -> (B, N, D), (B, N)."""
+    if factor == 1:
+        return features, mask
+    b, t, d = features.shape
+    n = math.ceil(t / factor)
+    pad = n * factor - t
+    features = F.pad(features, (0, 0, 0, pad))
+    weights = F.pad(mask.to(features.dtype), (0, pad)).reshape(b, n, factor, 1)
+    summed = (features.reshape(b, n, factor, d) * weights).sum(2)  # (B, N, D)
+    count = weights.sum(2)  # (B, N, 1)
+    return summed / count.clamp(min=1.0), count.squeeze(-1) > 0
+
+
+def splice_motion(text_embeds: Tensor, slot_mask: Tensor, motion_tokens: Tensor,
+                  motion_mask: Tensor) -> Tensor:
+    """Write the real motion tokens into the `<skeleton>` slots, in order.
+
+    text_embeds (B, L, D), slot_mask (B, L) bool, motion_tokens (B, N, D), motion_mask (B, N).
+    Sample b must have exactly motion_mask[b].sum() slots; otherwise this raises.
+    """
+    slots = slot_mask.sum(1)
+    real = motion_mask.sum(1)
+    if not torch.equal(slots, real):
+        raise ValueError(f"<skeleton> slots per sample {slots.tolist()} != motion tokens "
+                         f"{real.tolist()}")
+    values = motion_tokens[motion_mask].to(text_embeds.dtype)  # (sum N_b, D), sample order
+    return text_embeds.masked_scatter(slot_mask.unsqueeze(-1), values)
+
+
+def diou_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Distance-IoU loss of 1-D intervals, (B, 2) each as (start, end): mean over B."""
+    inter = (torch.minimum(pred[:, 1], target[:, 1]) -
+             torch.maximum(pred[:, 0], target[:, 0])).clamp(min=0)
+    union = (pred[:, 1] - pred[:, 0]) + (target[:, 1] - target[:, 0]) - inter
+    iou = inter / union.clamp(min=1e-6)
+    hull = (torch.maximum(pred[:, 1], target[:, 1]) -
+            torch.minimum(pred[:, 0], target[:, 0])).clamp(min=1e-6)
+    centre = ((pred[:, 0] + pred[:, 1]) - (target[:, 0] + target[:, 1])) / 2
+    return (1 - iou + (centre / hull) ** 2).mean()
+
+
+class RegressionHead(nn.Module):
+    """Motion tokens (queries) attend over LLM hidden states (keys/values); the weight each
+    motion token gives the first ([BOS]) position pools the motion tokens; an MLP maps the
+    pooled vector to a (start, end) span as fractions of the motion.
+
+    Position n/N is appended to each motion token before pooling, so the pooled vector
+    says *where* in time the pooled weight sits.
+    """
+
+    def __init__(self, llm_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(llm_dim, hidden)
+        self.key = nn.Linear(llm_dim, hidden)
+        self.value = nn.Linear(llm_dim, hidden)
+        self.mlp = nn.Sequential(nn.Linear(2 * hidden + 1, hidden), nn.GELU(),
+                                 nn.Linear(hidden, 2))
+
+    def forward(self, motion_tokens: Tensor, motion_mask: Tensor, hidden: Tensor,
+                text_mask: Tensor) -> Tensor:
+        """(B, N, D), (B, N), (B, L, D), (B, L) -> (B, 2) span fractions in [0, 1]."""
+        q, k, v = self.query(motion_tokens), self.key(hidden), self.value(hidden)
+        scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])  # (B, N, L)
+        scores = scores.masked_fill(~text_mask[:, None, :], float("-inf"))
+        attn = scores.softmax(-1)  # (B, N, L)
+        context = attn @ v  # (B, N, H)
+        bos = attn[:, :, 0].masked_fill(~motion_mask, 0.0)  # (B, N): the [BOS] column
+        weights = bos / bos.sum(1, keepdim=True).clamp(min=1e-9)
+        n = motion_tokens.shape[1]
+        position = torch.arange(n, device=q.device, dtype=q.dtype) / max(n - 1, 1)
+        tokens = torch.cat([q, context, position.expand(q.shape[0], n)[..., None]], -1)
+        pooled = (weights.unsqueeze(-1) * tokens).sum(1)  # (B, 2H+1)
+        centre_width = torch.sigmoid(self.mlp(pooled))  # (B, 2)
+        centre, width = centre_width[:, 0], centre_width[:, 1]
+        start = (centre - width / 2).clamp(0, 1)
+        end = (centre + width / 2).clamp(0, 1)
+        return torch.stack([start, end], -1)

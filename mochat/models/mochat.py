@@ -1,0 +1,231 @@
+"""The MoChat model: JGSE features -> projector -> motion tokens spliced into a causal LM at
+`<skeleton>`, plus the regression head (MoChat-R) or frame-ID tokens (CFT) for grounding.
+
+The placeholder and frame-ID tokens live outside the LLM's vocabulary: placeholder slots are
+overwritten by motion tokens, and frame-ID tokens have their own embedding table whose rows
+are both added to motion tokens and scored as extra output logits. So the base LLM is never
+resized, and any Hugging Face causal LM plugs in unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from transformers import PreTrainedModel
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from mochat.errors import DataFormatError
+from mochat.models.chat_format import IGNORE_INDEX, SKELETON_TOKEN, frame_token
+from mochat.models.checkpoint import load_encoder, save_encoder
+from mochat.models.encoder import SkeletonEncoder
+from mochat.models.layers import (
+    PROJECTORS,
+    RegressionHead,
+    build_projector,
+    diou_loss,
+    pool_time,
+    splice_motion,
+)
+
+CONFIG_FILE = "mochat_config.json"
+WEIGHTS_FILE = "mochat.safetensors"
+ADAPTER_DIR = "adapter"
+LLM_DIR = "llm"
+
+
+@dataclass(frozen=True)
+class MoChatConfig:
+    llm: str = "smollm2"
+    projector: str = "linear"
+    pool_frames: int = 1  # temporal pooling factor p; the paper uses 1 token per frame
+    regression_head: bool = True  # MoChat-R
+    frame_tokens: bool = False  # the CFT variant
+    max_frames: int = 512
+    head_hidden: int = 256
+    diou_weight: float = 5.0  # total loss = CE + diou_weight * DIoU
+
+    def __post_init__(self) -> None:
+        if self.projector not in PROJECTORS:
+            raise ValueError(f"unknown projector {self.projector!r}; expected 'linear' or "
+                             "'mlp2x_gelu'")
+        if self.pool_frames < 1:
+            raise ValueError(f"pool_frames must be >= 1, got {self.pool_frames}")
+
+
+@dataclass
+class MoChatOutput:
+    loss: Tensor | None
+    logits: Tensor  # (B, L, V [+ max_frames frame-ID tokens])
+    spans: Tensor | None  # (B, 2) start/end frames from the head
+    ce_loss: Tensor | None = None
+    diou_loss: Tensor | None = None
+    hidden_states: Tensor | None = field(default=None, repr=False)
+
+
+class MoChat(nn.Module):
+    def __init__(self, config: MoChatConfig, encoder: SkeletonEncoder, llm: PreTrainedModel,
+                 tokenizer: PreTrainedTokenizerBase) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = encoder.eval().requires_grad_(False)  # frozen in both stages
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.base_vocab = llm.get_input_embeddings().weight.shape[0]
+        added = [SKELETON_TOKEN]
+        if config.frame_tokens:
+            added += [frame_token(i) for i in range(config.max_frames)]
+        tokenizer.add_tokens(added, special_tokens=True)  # no-op for tokens it already has
+        self.skeleton_id = tokenizer.convert_tokens_to_ids(SKELETON_TOKEN)
+        self.frame_id0 = tokenizer.convert_tokens_to_ids(frame_token(0)) \
+            if config.frame_tokens else -1
+        width = llm.config.hidden_size
+        self.projector = build_projector(config.projector, encoder.feature_dim, width)
+        self.head = RegressionHead(width, config.head_hidden) if config.regression_head else None
+        self.frame_embed = nn.Embedding(config.max_frames, width) if config.frame_tokens \
+            else None
+        if self.frame_embed is not None:
+            nn.init.normal_(self.frame_embed.weight, std=0.02)
+
+    # -- inputs ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_motion(self, joints: Tensor, mask: Tensor) -> Tensor:
+        """Normalised joints (B, T, J, 3) + mask -> frozen encoder features (B, T, D_m)."""
+        return self.encoder(joints, mask)
+
+    def motion_tokens(self, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, D_m), (B, T) -> projected motion tokens (B, N, D) and their mask (B, N)."""
+        pooled, token_mask = pool_time(features, mask, self.config.pool_frames)
+        tokens = self.projector(pooled)
+        if self.frame_embed is not None:
+            n = tokens.shape[1]
+            frame_of_token = torch.arange(n, device=tokens.device) * self.config.pool_frames
+            tokens = tokens + self.frame_embed(frame_of_token.clamp(max=self.config.max_frames - 1))
+        return tokens, token_mask
+
+    def _is_frame(self, ids: Tensor) -> Tensor:
+        if self.frame_embed is None:
+            return torch.zeros_like(ids, dtype=torch.bool)
+        return (ids >= self.frame_id0) & (ids < self.frame_id0 + self.config.max_frames)
+
+    def embed_text(self, input_ids: Tensor) -> Tensor:
+        """(B, L) -> (B, L, D). Placeholder slots get a dummy row (overwritten by the splice);
+        frame-ID tokens come from the frame table."""
+        is_frame = self._is_frame(input_ids)
+        special = is_frame | (input_ids == self.skeleton_id)
+        embeds = self.llm.get_input_embeddings()(torch.where(special, 0, input_ids))
+        if self.frame_embed is not None:
+            rows = self.frame_embed(torch.where(is_frame, input_ids - self.frame_id0, 0))
+            embeds = torch.where(is_frame[..., None], rows.to(embeds.dtype), embeds)
+        return embeds
+
+    def build_inputs(self, features: Tensor, feature_mask: Tensor, input_ids: Tensor
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+        tokens, token_mask = self.motion_tokens(features, feature_mask)
+        embeds = splice_motion(self.embed_text(input_ids), input_ids == self.skeleton_id,
+                               tokens, token_mask)
+        return embeds, tokens, token_mask
+
+    def output_logits(self, logits: Tensor, hidden: Tensor) -> Tensor:
+        """Append frame-ID token scores to the LLM's logits (CFT)."""
+        if self.frame_embed is None:
+            return logits
+        frame_logits = hidden @ self.frame_embed.weight.T.to(hidden.dtype)  # (B, L, F)
+        return torch.cat([logits, frame_logits.to(logits.dtype)], -1)
+
+    def full_vocab_id(self, index: Tensor) -> Tensor:
+        """Map an argmax over output_logits back to a tokenizer id."""
+        if self.frame_embed is None:
+            return index
+        return torch.where(index >= self.base_vocab, index - self.base_vocab + self.frame_id0,
+                           index)
+
+    def _target_ids(self, labels: Tensor) -> Tensor:
+        """Tokenizer ids -> indices into output_logits (frame tokens after the LLM vocab)."""
+        if self.frame_embed is None:
+            return labels
+        return torch.where(self._is_frame(labels), labels - self.frame_id0 + self.base_vocab,
+                           labels)
+
+    # -- forward --------------------------------------------------------------------------
+    def forward(self, features: Tensor, feature_mask: Tensor, input_ids: Tensor,
+                attention_mask: Tensor, labels: Tensor | None = None,
+                spans: Tensor | None = None, span_mask: Tensor | None = None) -> MoChatOutput:
+        """features (B, T, D_m), feature_mask (B, T), input_ids/attention_mask/labels (B, L),
+        spans (B, 2) ground-truth frames, span_mask (B,) True where a span exists."""
+        embeds, tokens, token_mask = self.build_inputs(features, feature_mask, input_ids)
+        out = self.llm(inputs_embeds=embeds, attention_mask=attention_mask,
+                       output_hidden_states=True)
+        hidden = out.hidden_states[-1]  # (B, L, D)
+        logits = self.output_logits(out.logits, hidden)
+        ce = None
+        if labels is not None:
+            target = self._target_ids(labels)[:, 1:]
+            ce = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), target.flatten(),
+                                 ignore_index=IGNORE_INDEX)
+        pred_spans = diou = None
+        if self.head is not None:
+            fractions = self.head(tokens, token_mask, hidden, attention_mask.bool())
+            last = (feature_mask.sum(1, keepdim=True) - 1).clamp(min=1).to(fractions.dtype)
+            pred_spans = fractions * last  # (B, 2) frames
+            if spans is not None and span_mask is not None and span_mask.any():
+                target_fr = spans.to(fractions.dtype) / last
+                diou = diou_loss(fractions[span_mask], target_fr[span_mask])
+        loss = None
+        if ce is not None:
+            loss = ce if diou is None else ce + self.config.diou_weight * diou
+        return MoChatOutput(loss, logits, pred_spans, ce, diou, hidden)
+
+    # -- persistence ----------------------------------------------------------------------
+    def trainable_state(self) -> dict[str, Tensor]:
+        """Projector, head and frame-ID table: what MoChat adds to the LLM and encoder."""
+        state = {}
+        for name in ("projector", "head", "frame_embed"):
+            module = getattr(self, name)
+            if module is not None:
+                state.update({f"{name}.{k}": v.detach().cpu().contiguous()
+                              for k, v in module.state_dict().items()})
+        return state
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """config + encoder/ + mochat.safetensors + adapter/ (LoRA) or llm/ (full weights)."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        save_encoder(self.encoder, out / "encoder")
+        save_file(self.trainable_state(), str(out / WEIGHTS_FILE))
+        if hasattr(self.llm, "peft_config"):
+            self.llm.save_pretrained(out / ADAPTER_DIR)
+        elif any(p.requires_grad for p in self.llm.parameters()) or (out / LLM_DIR).exists():
+            self.llm.save_pretrained(out / LLM_DIR)
+            self.tokenizer.save_pretrained(out / LLM_DIR)
+        return out
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, llm: str | None = None) -> MoChat:
+        from mochat.models.llm import load_llm
+
+        root = Path(directory)
+        if not (root / CONFIG_FILE).is_file():
+            raise DataFormatError(f"{root}: not a MoChat checkpoint (no {CONFIG_FILE})")
+        raw = json.loads((root / CONFIG_FILE).read_text())
+        known = {f.name for f in fields(MoChatConfig)}
+        config = MoChatConfig(**{k: v for k, v in raw.items() if k in known})
+        source = str(root / LLM_DIR) if (root / LLM_DIR).is_dir() else (llm or config.llm)
+        base, tokenizer = load_llm(source)
+        if (root / ADAPTER_DIR).is_dir():
+            from peft import PeftModel
+
+            base = PeftModel.from_pretrained(base, root / ADAPTER_DIR).merge_and_unload()
+        model = cls(config, load_encoder(root), base, tokenizer)
+        state = load_file(str(root / WEIGHTS_FILE))
+        missing = set(model.trainable_state()) - set(state)
+        if missing:
+            raise DataFormatError(f"{root / WEIGHTS_FILE}: missing {sorted(missing)[:5]}")
+        model.load_state_dict(state, strict=False)
+        return model.eval()

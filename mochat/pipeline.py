@@ -1,0 +1,167 @@
+"""Inference API: `MoChatPipeline.from_pretrained(DIR).chat(motion, question, history=...)`.
+
+A conversation holds the motion once (the `<skeleton>` placeholder sits in its first user
+turn) and appends turns, so a follow-up question sees the earlier ones. Questions from
+several conversations can be answered in one batched decode (`answer_batch`), which is what
+the LLM service does with its queue.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mochat.models.chat_format import SKELETON_TOKEN, encode_chat, parse_span, to_messages
+from mochat.models.generate import greedy_decode, left_pad
+from mochat.models.mochat import MoChat
+from mochat.skeleton import SMPL22, SkeletonLayout, normalize
+
+_WHEN = re.compile(r"\b(when|which frame|what frame|start frame|end frame|frame id|"
+                   r"time span|what time|at what point|how long)\b", re.IGNORECASE)
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mochat-smollm2-synth"
+
+
+def asks_when(question: str) -> bool:
+    """True for temporal-grounding questions ("when ...", "from which frame ...")."""
+    return bool(_WHEN.search(question))
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # frames, inclusive, relative to the motion's first frame
+    end: int
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class ChatAnswer:
+    text: str
+    span: Span | None
+    num_frames: int
+    fps: float
+    latency_s: float = 0.0
+    first_token_s: float = 0.0
+    num_tokens: int = 0
+
+
+@dataclass
+class Conversation:
+    """One motion's features and the turns so far: [(question, answer), ...]."""
+
+    features: torch.Tensor  # (T, D_m) encoder features; T = 0 for a text-only chat
+    fps: float = 20.0
+    turns: list[tuple[str, str]] = field(default_factory=list)
+
+    def messages(self, question: str | None) -> list[dict[str, str]]:
+        turns = []
+        pending = [*self.turns, (question, None)] if question is not None else self.turns
+        has_motion = self.features.shape[0] > 0
+        for i, (q, a) in enumerate(pending):
+            first = i == 0 and has_motion
+            turns.append({"from": "human", "value": f"{SKELETON_TOKEN}\n{q}" if first else q})
+            if a is not None:
+                turns.append({"from": "gpt", "value": a})
+        return to_messages(turns)
+
+
+class MoChatPipeline:
+    def __init__(self, model: MoChat, *, max_new_tokens: int = 48) -> None:
+        self.model = model.eval()
+        self.max_new_tokens = max_new_tokens
+        tok = model.tokenizer
+        self.stop_ids = {i for i in (tok.eos_token_id,
+                                     tok.convert_tokens_to_ids("<|im_end|>")) if i is not None}
+        self.stop_ids.discard(tok.unk_token_id)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path = DEFAULT_MODEL_DIR, **kwargs: object
+                        ) -> MoChatPipeline:
+        return cls(MoChat.from_pretrained(directory), **kwargs)  # type: ignore[arg-type]
+
+    # -- motion -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def features(self, joints: np.ndarray, layout: SkeletonLayout = SMPL22) -> torch.Tensor:
+        """World joints (T, J, 3) -> encoder features (T, D_m), validated and normalised."""
+        encoder = self.model.encoder
+        x = normalize(joints, layout, max_frames=encoder.config.max_frames)
+        return encoder.encode(x[None])[0]
+
+    def conversation(self, joints: np.ndarray, *, fps: float = 20.0,
+                     layout: SkeletonLayout = SMPL22) -> Conversation:
+        return Conversation(self.features(joints, layout), fps)
+
+    # -- answering ----------------------------------------------------------------------------
+    def chat(self, motion: np.ndarray | Conversation, question: str, *,
+             history: Sequence[tuple[str, str]] = (), fps: float = 20.0) -> ChatAnswer:
+        """Answer one question about a motion (world joints or a Conversation)."""
+        conv = motion if isinstance(motion, Conversation) else self.conversation(motion, fps=fps)
+        if history:
+            conv = Conversation(conv.features, conv.fps, [*history])
+        return self.answer_batch([(conv, question)])[0]
+
+    @torch.no_grad()
+    def answer_batch(self, items: Sequence[tuple[Conversation, str]], *,
+                     on_token: Callable[[int, str], None] | None = None) -> list[ChatAnswer]:
+        """Answer several (conversation, question) pairs in one batched greedy decode."""
+        start = time.perf_counter()
+        model, tok = self.model, self.model.tokenizer
+        frames = [c.features.shape[0] for c, _ in items]
+        feats = torch.zeros(len(items), max(frames), items[0][0].features.shape[1])
+        fmask = torch.zeros(len(items), max(frames), dtype=torch.bool)
+        for i, (conv, _) in enumerate(items):
+            feats[i, :frames[i]], fmask[i, :frames[i]] = conv.features, True
+        n_tokens = [-(-t // model.config.pool_frames) for t in frames]
+        prompts = [encode_chat(tok, conv.messages(q), num_motion_tokens=n,
+                               generation_prompt=True).input_ids
+                   for (conv, q), n in zip(items, n_tokens, strict=True)]
+        stream = None if on_token is None else (lambda i, t: on_token(i, tok.decode([t])))
+        gen = greedy_decode(model, feats, fmask, prompts, max_new_tokens=self.max_new_tokens,
+                            stop_ids=self.stop_ids, on_token=stream)
+        texts = [tok.decode(ids, skip_special_tokens=False).strip() for ids in gen.token_ids]
+        texts = [_clean(t) for t in texts]
+        spans = self._spans(items, feats, fmask, prompts, gen.token_ids, texts)
+        elapsed = time.perf_counter() - start
+        return [ChatAnswer(text, span, t, conv.fps, elapsed, gen.first_token_s, len(ids))
+                for (conv, _), text, span, t, ids
+                in zip(items, texts, spans, frames, gen.token_ids, strict=True)]
+
+    def _spans(self, items, feats, fmask, prompts, answers, texts) -> list[Span | None]:
+        """Head spans (MoChat-R) or spans parsed from the text, for 'when' questions only."""
+        wanted = [asks_when(q) for _, q in items]
+        spans: list[Span | None] = [None] * len(items)
+        head_spans = None
+        if self.model.head is not None and any(wanted):
+            full = [p + a for p, a in zip(prompts, answers, strict=True)]
+            ids, mask = _right_pad(full, self.model.tokenizer.pad_token_id or 0)
+            out = self.model(feats, fmask, ids, mask)
+            head_spans = out.spans
+        for i, ((conv, _), want) in enumerate(zip(items, wanted, strict=True)):
+            if not want:
+                continue
+            last = conv.features.shape[0] - 1
+            if head_spans is not None:
+                s, e = (int(round(float(v))) for v in head_spans[i])
+            else:
+                parsed = parse_span(texts[i])
+                if parsed is None:
+                    continue
+                s, e = parsed
+            s, e = max(0, min(s, last)), max(0, min(e, last))
+            spans[i] = Span(s, e, s / conv.fps, e / conv.fps)
+        return spans
+
+
+def _clean(text: str) -> str:
+    return text.replace("<|im_end|>", "").replace("</s>", "").strip()
+
+
+def _right_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ids, mask = left_pad([s[::-1] for s in sequences], pad_id)
+    return ids.flip(1), mask.flip(1)

@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+import torch
+
+from mochat.models import build_encoder, encoder_tiny
+from mochat.models.chat_format import IGNORE_INDEX, encode_chat, parse_span, to_messages
+from mochat.models.layers import diou_loss, pool_time, splice_motion
+from mochat.models.llm import load_llm
+from mochat.models.mochat import MoChat, MoChatConfig
+from mochat.pipeline import Conversation, MoChatPipeline, asks_when
+from mochat.skeleton import SMPL22
+from mochat.synth import synthesize_motion
+from training.lm_data import collate
+
+QUESTION = "<skeleton>\nWhen does the person wave?"
+ANSWER = "From frame 3 to frame 9."
+
+
+def _model(tiny_llm_dir, **config) -> MoChat:
+    llm, tokenizer = load_llm(str(tiny_llm_dir))
+    encoder = build_encoder("jgse", encoder_tiny(), SMPL22)
+    return MoChat(MoChatConfig(llm=str(tiny_llm_dir), **config), encoder, llm, tokenizer)
+
+
+def _rows():
+    return [{"motion_id": "a", "task": "temporal", "span": [3, 9],
+             "conversations": [{"from": "human", "value": QUESTION},
+                               {"from": "gpt", "value": ANSWER}]},
+            {"motion_id": "b", "task": "basic", "span": None,
+             "conversations": [{"from": "human", "value": "<skeleton>\nDescribe it."},
+                               {"from": "gpt", "value": "a person claps."}]}]
+
+
+def _features(dim: int) -> dict[str, torch.Tensor]:
+    return {"a": torch.randn(16, dim), "b": torch.randn(12, dim)}
+
+
+def test_splice_count_mismatch_raises():
+    embeds = torch.zeros(1, 6, 4)
+    slots = torch.tensor([[False, True, True, True, False, False]])
+    tokens = torch.ones(1, 2, 4)
+    with pytest.raises(ValueError, match=r"slots per sample \[3\] != motion tokens \[2\]"):
+        splice_motion(embeds, slots, tokens, torch.ones(1, 2, dtype=torch.bool))
+    out = splice_motion(embeds, slots, torch.ones(1, 3, 4), torch.ones(1, 3, dtype=torch.bool))
+    assert out[0, 1:4].eq(1).all() and out[0, [0, 4, 5]].eq(0).all()
+
+
+def test_pool_time_averages_real_frames_only():
+    feats = torch.arange(5.0).reshape(1, 5, 1)  # frames 0..4
+    mask = torch.tensor([[True, True, True, True, False]])
+    pooled, pmask = pool_time(feats, mask, 2)
+    assert pooled.flatten().tolist() == [0.5, 2.5, 0.0]  # (0+1)/2, (2+3)/2, all padding
+    assert pmask.tolist() == [[True, True, False]]
+
+
+def test_diou_is_zero_for_a_perfect_span_and_grows_with_distance():
+    target = torch.tensor([[0.2, 0.4]])
+    assert float(diou_loss(target, target)) == pytest.approx(0.0)
+    near = float(diou_loss(torch.tensor([[0.25, 0.45]]), target))
+    far = float(diou_loss(torch.tensor([[0.7, 0.9]]), target))
+    # far: no overlap (IoU 0) + centre distance 0.5 over hull 0.7 squared -> 1.51
+    assert 0 < near < far == pytest.approx(1 + (0.5 / 0.7) ** 2)
+
+
+def test_labels_cover_only_the_answer(tiny_llm_dir):
+    model = _model(tiny_llm_dir)
+    chat = encode_chat(model.tokenizer, to_messages(_rows()[0]["conversations"]),
+                       num_motion_tokens=7)
+    assert chat.input_ids.count(model.skeleton_id) == 7
+    trained = [t for t, label in zip(chat.input_ids, chat.labels, strict=True)
+               if label != IGNORE_INDEX]
+    assert model.tokenizer.decode(trained).strip() == ANSWER + "<|im_end|>"
+    for token, label in zip(chat.input_ids, chat.labels, strict=True):
+        assert label in (IGNORE_INDEX, token)
+        if token == model.skeleton_id:
+            assert label == IGNORE_INDEX
+
+
+def test_two_placeholders_are_rejected(tiny_llm_dir):
+    model = _model(tiny_llm_dir)
+    turns = [{"from": "human", "value": "<skeleton> and <skeleton>"}]
+    with pytest.raises(ValueError, match="found 2"):
+        encode_chat(model.tokenizer, to_messages(turns), num_motion_tokens=3,
+                    generation_prompt=True)
+
+
+@pytest.mark.parametrize("config", [{"pool_frames": 1}, {"pool_frames": 4, "frame_tokens": True,
+                                                         "projector": "mlp2x_gelu"}])
+def test_a_few_steps_overfit_a_tiny_batch(tiny_llm_dir, config):
+    model = _model(tiny_llm_dir, **config)
+    batch = collate(_rows(), _features(model.encoder.feature_dim), model.tokenizer,
+                    model.config.pool_frames)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+    first = None
+    for _ in range(50):
+        out = model(batch.features, batch.feature_mask, batch.input_ids, batch.attention_mask,
+                    batch.labels, batch.spans, batch.span_mask)
+        first = first or (out.ce_loss.item(), out.diou_loss.item())
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    assert float(out.ce_loss) < 0.5 * first[0]
+    assert float(out.diou_loss) < 0.5 * first[1]
+    # the head's span lies inside the motion (16 frames -> frames 0..15)
+    start, end = out.spans[0].tolist()
+    assert 0 <= start <= end <= 15
+
+
+def test_save_then_load_gives_identical_outputs(tiny_llm_dir, tmp_path):
+    model = _model(tiny_llm_dir, frame_tokens=True, pool_frames=2).eval()
+    batch = collate(_rows(), _features(model.encoder.feature_dim), model.tokenizer, 2)
+    with torch.no_grad():
+        before = model(batch.features, batch.feature_mask, batch.input_ids,
+                       batch.attention_mask)
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = MoChat.from_pretrained(tmp_path / "ckpt")
+    with torch.no_grad():
+        after = loaded(batch.features, batch.feature_mask, batch.input_ids,
+                       batch.attention_mask)
+    torch.testing.assert_close(after.logits, before.logits)
+    torch.testing.assert_close(after.spans, before.spans)
+
+
+def test_pipeline_answers_when_questions_with_a_span_in_seconds(tiny_llm_dir):
+    pipeline = MoChatPipeline(_model(tiny_llm_dir).eval(), max_new_tokens=4)
+    joints = synthesize_motion("m", np.random.default_rng(0)).joints
+    conv = pipeline.conversation(joints, fps=20.0)
+    answer = pipeline.chat(conv, "When does the person jump?")
+    assert answer.span is not None and 0 <= answer.span.start <= answer.span.end < len(joints)
+    assert answer.span.end_s == pytest.approx(answer.span.end / 20.0)
+    assert pipeline.chat(conv, "Describe the motion.").span is None
+    # a follow-up sees the earlier turns: the prompt grows by the first exchange
+    follow = conv.messages("and the left arm?")
+    conv.turns.append(("Describe the motion.", "a person jumps."))
+    assert len(conv.messages("and the left arm?")) == len(follow) + 2
+
+
+def test_text_only_conversation_has_no_placeholder(tiny_llm_dir):
+    conv = Conversation(torch.zeros(0, 8))
+    assert "<skeleton>" not in conv.messages("Who are you?")[-1]["content"]
+
+
+def test_question_and_span_parsing():
+    assert asks_when("From which frame does the kick start?")
+    assert not asks_when("Which hand waves?")
+    assert parse_span("From frame 20 to frame 33. A person bends.") == (20, 33)
+    assert parse_span("From <frameid_4> to <frameid_9>, waves") == (4, 9)
+    assert parse_span("no span here") is None

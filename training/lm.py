@@ -1,0 +1,250 @@
+"""MoChat's two instruction-tuning stages (`mochat train align|finetune --config RECIPE`).
+
+Stage 1 (align): projector + regression head (+ frame-ID table) learn; LLM and encoder are
+frozen. Stage 2 (finetune): the LLM learns too, fully or through LoRA adapters (peft), with
+the encoder still frozen. Both read the same multi-task dialogues, sample shuffled batches,
+use AdamW with warm-up + cosine decay, checkpoint atomically and resume exactly, and end by
+evaluating all three tasks on the test dialogues (training/lm_eval.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import structlog
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from mochat.errors import ConfigError
+from mochat.models.checkpoint import load_encoder
+from mochat.models.llm import load_llm
+from mochat.models.mochat import MoChat, MoChatConfig
+from training.lm_data import collate, encode_corpus, read_dialogues
+
+log = structlog.get_logger(__name__)
+STAGES = ("align", "finetune")
+
+
+@dataclass(frozen=True)
+class LMRecipe:
+    """One instruction-tuning run, read from YAML."""
+
+    stage: str
+    corpus: str
+    dialogues: str  # directory with train.jsonl / test.jsonl from `mochat dialogues`
+    out_dir: str
+    encoder: str = ""  # encoder checkpoint (align); finetune starts from `init`
+    init: str = ""  # a MoChat checkpoint to start from (finetune: the align output)
+    model: dict[str, Any] = field(default_factory=dict)  # MoChatConfig fields
+    tasks: list[str] | None = None
+    limit_per_task: int | None = None
+    seed: int = 0
+    steps: int = 500
+    batch_size: int = 4
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    grad_clip: float = 1.0
+    lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}; None = full
+    log_every: int = 10
+    save_every: int = 100
+    eval_per_task: int = 40
+    eval_max_new_tokens: int = 40
+    threads: int | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> LMRecipe:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: cannot read recipe: {err}") from None
+        unknown = sorted(set(raw) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"{path}: unknown recipe keys {unknown}")
+        try:
+            recipe = cls(**raw)
+        except TypeError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        if recipe.stage not in STAGES:
+            raise ConfigError(f"{path}: unknown stage {recipe.stage!r}; expected {STAGES}")
+        if recipe.stage == "align" and not recipe.encoder:
+            raise ConfigError(f"{path}: stage 'align' needs an encoder checkpoint")
+        if recipe.stage == "finetune" and not recipe.init:
+            raise ConfigError(f"{path}: stage 'finetune' needs `init` (the align checkpoint)")
+        return recipe
+
+
+def build_model(recipe: LMRecipe) -> MoChat:
+    """A fresh (align) or initialised (finetune) model with the stage's trainable set."""
+    if recipe.stage == "align":
+        config = MoChatConfig(**recipe.model)
+        llm, tokenizer = load_llm(config.llm)
+        model = MoChat(config, load_encoder(recipe.encoder), llm, tokenizer)
+        model.llm.requires_grad_(False)
+        return model
+    model = MoChat.from_pretrained(recipe.init)
+    if recipe.lora:
+        from peft import LoraConfig, get_peft_model
+
+        spec = {"r": 16, "alpha": 32, "dropout": 0.05,
+                "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], **recipe.lora}
+        model.llm = get_peft_model(model.llm, LoraConfig(
+            r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=spec["dropout"],
+            target_modules=spec["target_modules"], task_type="CAUSAL_LM"))
+    else:
+        model.llm.requires_grad_(True)
+    return model
+
+
+def lr_at(recipe: LMRecipe, step: int) -> float:
+    """Linear warm-up over warmup_ratio of the steps, then cosine to 0."""
+    warmup = max(1, int(recipe.warmup_ratio * recipe.steps))
+    if step < warmup:
+        return recipe.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, recipe.steps - warmup)
+    return recipe.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def save_checkpoint(model: MoChat, optimizer: torch.optim.Optimizer, step: int,
+                    order: list[int], directory: Path) -> None:
+    """Model + optimiser + step + data order, into a temp dir renamed into place."""
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp / "model")
+    opt = optimizer.state_dict()
+    tensors = {f"state.{i}.{k}": v.contiguous() for i, s in opt["state"].items()
+               for k, v in s.items() if torch.is_tensor(v)}
+    tensors["torch_rng"] = torch.get_rng_state()
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    steps = {str(i): int(s["step"]) for i, s in opt["state"].items() if "step" in s}
+    (tmp / "trainer_state.json").write_text(json.dumps(
+        {"step": step, "order": order, "adam_steps": steps,
+         "param_groups": opt["param_groups"]}) + "\n")
+    if directory.exists():
+        shutil.rmtree(directory)
+    tmp.rename(directory)
+
+
+def _restore(model: MoChat, optimizer: torch.optim.Optimizer, directory: Path
+             ) -> tuple[int, list[int]]:
+    state = json.loads((directory / "trainer_state.json").read_text())
+    saved = MoChat.from_pretrained(directory / "model")
+    model.load_state_dict(saved.trainable_state(), strict=False)
+    if hasattr(model.llm, "peft_config") or any(p.requires_grad for p in model.llm.parameters()):
+        _load_llm_weights(model, directory / "model")
+    tensors = load_file(str(directory / "optimizer.safetensors"))
+    torch.set_rng_state(tensors.pop("torch_rng"))
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, index, name = key.split(".", 2)
+        per_param.setdefault(int(index), {})[name] = value
+    for index, count in state["adam_steps"].items():
+        per_param.setdefault(int(index), {})["step"] = torch.tensor(float(count))
+    optimizer.load_state_dict({"state": per_param, "param_groups": state["param_groups"]})
+    return int(state["step"]), list(state["order"])
+
+
+def _load_llm_weights(model: MoChat, directory: Path) -> None:
+    if hasattr(model.llm, "peft_config"):
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file as load
+
+        set_peft_model_state_dict(model.llm, load(str(directory / "adapter" /
+                                                      "adapter_model.safetensors")))
+    else:
+        from transformers import AutoModelForCausalLM
+
+        model.llm.load_state_dict(AutoModelForCausalLM.from_pretrained(
+            directory / "llm").state_dict())
+
+
+def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) -> MoChat:
+    """Run (or continue) a stage to `recipe.steps`; writes OUT_DIR/model and metrics."""
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    random.seed(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    out = Path(recipe.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = build_model(recipe)
+    rows = read_dialogues(Path(recipe.dialogues) / "train.jsonl", tasks=recipe.tasks,
+                          limit_per_task=recipe.limit_per_task, seed=recipe.seed)
+    features = encode_corpus(model.encoder, recipe.corpus, (r["motion_id"] for r in rows),
+                             progress=progress)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    rng = random.Random(recipe.seed)
+    order: list[int] = []
+    step = 0
+    if resume_run:
+        if not (out / "checkpoint" / "trainer_state.json").is_file():
+            raise ConfigError(f"--resume: no checkpoint in {out / 'checkpoint'}")
+        step, order = _restore(model, optimizer, out / "checkpoint")
+        log.info("resumed", step=step, out_dir=str(out))
+    model.train()
+    model.encoder.eval()
+    bar = tqdm(total=recipe.steps, initial=step, disable=not progress,
+               desc=f"{recipe.stage}", unit="step")
+    per_step = recipe.batch_size * recipe.grad_accum
+    with (out / "log.jsonl").open("a") as log_file:
+        while step < recipe.steps:
+            while len(order) < per_step:  # epochs: a fresh permutation when one runs out
+                perm = list(range(len(rows)))
+                rng.shuffle(perm)
+                order += perm
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(recipe, step)
+            optimizer.zero_grad(set_to_none=True)
+            stats = {"loss": 0.0, "ce": 0.0, "diou": 0.0}
+            for _ in range(recipe.grad_accum):
+                chunk, order = order[:recipe.batch_size], order[recipe.batch_size:]
+                batch = collate([rows[i] for i in chunk], features, model.tokenizer,
+                                model.config.pool_frames)
+                result = model(batch.features, batch.feature_mask, batch.input_ids,
+                               batch.attention_mask, batch.labels, batch.spans, batch.span_mask)
+                (result.loss / recipe.grad_accum).backward()
+                stats["loss"] += float(result.loss) / recipe.grad_accum
+                stats["ce"] += float(result.ce_loss) / recipe.grad_accum
+                if result.diou_loss is not None:
+                    stats["diou"] += float(result.diou_loss) / recipe.grad_accum
+            torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{stats['loss']:.3f}", diou=f"{stats['diou']:.3f}")
+            if step % recipe.log_every == 0 or step == recipe.steps:
+                log_file.write(json.dumps({"step": step, **stats,
+                                           "lr": lr_at(recipe, step - 1)}) + "\n")
+                log_file.flush()
+            if step % recipe.save_every == 0 or step == recipe.steps:
+                save_checkpoint(model, optimizer, step, order, out / "checkpoint")
+    bar.close()
+    model.eval()
+    model.save_pretrained(out / "model")
+    (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=1) + "\n")
+    log.info("stage done", stage=recipe.stage, step=step, model=str(out / "model"))
+    return model
+
+
+def run(args: argparse.Namespace) -> int:
+    from training.lm_eval import evaluate_model
+
+    recipe = LMRecipe.from_yaml(args.config)
+    model = train(recipe, resume_run=args.resume, progress=not args.no_progress)
+    if recipe.eval_per_task > 0:
+        metrics = evaluate_model(model, recipe.corpus, Path(recipe.dialogues) / "test.jsonl",
+                                 per_task=recipe.eval_per_task,
+                                 max_new_tokens=recipe.eval_max_new_tokens, seed=recipe.seed)
+        (Path(recipe.out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        print(json.dumps(metrics, indent=1))  # noqa: T201 - the run's result for the user
+    return 0

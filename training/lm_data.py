@@ -1,0 +1,113 @@
+"""Instruction data for MoChat training: dialogues JSONL + frozen encoder features.
+
+The encoder is frozen in both stages, so features are computed once per motion and kept in
+memory; batches then cost only the LLM. Dialogue lines are those `mochat dialogues` writes:
+{"id", "motion_id", "task", "conversations": [{"from", "value"}...], "span": [s, e] | null}.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from mochat.errors import DataFormatError
+from mochat.models.chat_format import IGNORE_INDEX, encode_chat, to_messages
+from mochat.models.encoder import SkeletonEncoder
+from mochat.skeleton import HumanML3DCorpus, normalize
+
+
+def read_dialogues(path: str | Path, *, tasks: Sequence[str] | None = None,
+                   limit_per_task: int | None = None, seed: int = 0) -> list[dict]:
+    """Read a JSONL file (errors name the line); optionally keep some tasks, capped each."""
+    path = Path(path)
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            row["motion_id"], row["conversations"]  # noqa: B018 - required keys
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise DataFormatError(f"{path}:{n}: not a dialogue line: {err}") from err
+        if tasks is None or row.get("task") in tasks:
+            rows.append(row)
+    if limit_per_task is not None:
+        rng = random.Random(seed)
+        by_task: dict[str, list[dict]] = {}
+        for row in rows:
+            by_task.setdefault(row.get("task", ""), []).append(row)
+        rows = []
+        for task in sorted(by_task):
+            items = by_task[task]
+            rng.shuffle(items)
+            rows.extend(items[:limit_per_task])
+    return rows
+
+
+@torch.no_grad()
+def encode_corpus(encoder: SkeletonEncoder, corpus_dir: str | Path, motion_ids: Iterable[str],
+                  *, batch_size: int = 32, progress: bool = True) -> dict[str, Tensor]:
+    """motion id -> (T, D_m) frozen encoder features."""
+    corpus = HumanML3DCorpus(corpus_dir)
+    ids = sorted(set(motion_ids))
+    out: dict[str, Tensor] = {}
+    encoder.eval()
+    for i in tqdm(range(0, len(ids), batch_size), desc="features", disable=not progress):
+        chunk = ids[i:i + batch_size]
+        joints = [normalize(corpus.load(m).joints, encoder.layout,
+                            max_frames=encoder.config.max_frames) for m in chunk]
+        frames = [j.shape[0] for j in joints]
+        x = torch.zeros(len(chunk), max(frames), *joints[0].shape[1:])
+        mask = torch.zeros(len(chunk), max(frames), dtype=torch.bool)
+        for k, j in enumerate(joints):
+            x[k, :frames[k]], mask[k, :frames[k]] = torch.from_numpy(j), True
+        feats = encoder(x, mask)
+        for k, m in enumerate(chunk):
+            out[m] = feats[k, :frames[k]].clone()
+    return out
+
+
+@dataclass
+class Batch:
+    features: Tensor  # (B, T, D_m)
+    feature_mask: Tensor  # (B, T)
+    input_ids: Tensor  # (B, L)
+    attention_mask: Tensor  # (B, L)
+    labels: Tensor  # (B, L)
+    spans: Tensor  # (B, 2) frames
+    span_mask: Tensor  # (B,)
+
+
+def collate(rows: Sequence[dict], features: dict[str, Tensor],
+            tokenizer: PreTrainedTokenizerBase, pool_frames: int) -> Batch:
+    feats = [features[r["motion_id"]] for r in rows]
+    frames = [f.shape[0] for f in feats]
+    chats = [encode_chat(tokenizer, to_messages(r["conversations"]),
+                         num_motion_tokens=-(-t // pool_frames))
+             for r, t in zip(rows, frames, strict=True)]
+    width = max(len(c.input_ids) for c in chats)
+    b = len(rows)
+    batch = Batch(torch.zeros(b, max(frames), feats[0].shape[1]),
+                  torch.zeros(b, max(frames), dtype=torch.bool),
+                  torch.full((b, width), tokenizer.pad_token_id or 0, dtype=torch.long),
+                  torch.zeros(b, width, dtype=torch.long),
+                  torch.full((b, width), IGNORE_INDEX, dtype=torch.long),
+                  torch.zeros(b, 2), torch.zeros(b, dtype=torch.bool))
+    for i, (row, feat, chat) in enumerate(zip(rows, feats, chats, strict=True)):
+        n = len(chat.input_ids)
+        batch.features[i, :frames[i]], batch.feature_mask[i, :frames[i]] = feat, True
+        batch.input_ids[i, :n] = torch.tensor(chat.input_ids)
+        batch.attention_mask[i, :n] = 1
+        batch.labels[i, :n] = torch.tensor(chat.labels)
+        if row.get("span") is not None:
+            batch.spans[i] = torch.tensor([float(v) for v in row["span"]])
+            batch.span_mask[i] = True
+    return batch
