@@ -12,16 +12,8 @@ import torch
 from mochat.cli import main
 from mochat.errors import ConfigError
 from mochat.models import load_encoder
-from mochat.synth import SynthConfig, write_corpus
 from training.encoder import EncoderRecipe, train
 from training.pretext import IGNORE, PretextSpec, direction_classes, displacements, targets
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    write_corpus(root, SynthConfig(motions=40, seed=3))
-    return root
 
 
 def _recipe(corpus: Path, out: Path, **overrides: object) -> EncoderRecipe:
