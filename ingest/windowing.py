@@ -140,7 +140,7 @@ class _Stream:
 
     __slots__ = ("layout", "fps", "pending", "heap", "max_seen", "released", "buf_first",
                  "joints", "times", "offsets", "synthetic", "next_start", "last_arrival_ms",
-                 "last_joints", "last_time")
+                 "last_joints", "last_time", "last_offset")
 
     def __init__(self, frame: StreamFrame, now_ms: float) -> None:
         self.layout = frame.layout
@@ -158,6 +158,7 @@ class _Stream:
         self.last_arrival_ms = now_ms
         self.last_joints = frame.joints  # the last final frame, kept even when trimmed
         self.last_time = frame.capture_time_us
+        self.last_offset = _NO_OFFSET
 
     def min_offset(self) -> int:
         held = min(self.offsets, default=_NO_OFFSET)
@@ -257,10 +258,11 @@ class Windower:
             st.next_start = -(-i // cfg.step_frames) * cfg.step_frames
         st.joints.append(frame.joints)
         st.times.append(frame.capture_time_us)
-        st.offsets.append(frame.offset if frame.offset >= 0 else _NO_OFFSET)
+        offset = frame.offset if frame.offset >= 0 else _NO_OFFSET
+        st.offsets.append(offset)
         st.synthetic.append(False)
         st.released = i
-        st.last_joints, st.last_time = frame.joints, frame.capture_time_us
+        st.last_joints, st.last_time, st.last_offset = frame.joints, frame.capture_time_us, offset
         while st.next_start + cfg.window_frames - 1 <= i:
             out.append(self._window(sid, st, st.next_start, st.next_start + cfg.window_frames - 1,
                                     complete=True))
@@ -268,13 +270,17 @@ class Windower:
         self._trim(st)
 
     def _interpolate(self, st: _Stream, gap: int, frame: StreamFrame) -> None:
-        """Fill frames released+1 .. released+gap linearly between the two final frames."""
+        """Fill frames released+1 .. released+gap linearly between the two final frames.
+
+        A filled frame carries the offset of the frame before the gap: a replay must start
+        there to fill it again, even after that frame itself was trimmed.
+        """
         prev_j, prev_t = st.last_joints, st.last_time
         for k in range(1, gap + 1):
             w = k / (gap + 1)
             st.joints.append(((1.0 - w) * prev_j + w * frame.joints).astype(np.float32))
             st.times.append(int(round(prev_t + w * (frame.capture_time_us - prev_t))))
-            st.offsets.append(_NO_OFFSET)
+            st.offsets.append(st.last_offset)
             st.synthetic.append(True)
 
     def _close_segment(self, sid: str, st: _Stream) -> list[Window]:

@@ -211,3 +211,12 @@ def test_rejections() -> None:
 def test_bad_config_is_refused(kw) -> None:
     with pytest.raises(ConfigError):
         cfg(**kw)
+
+
+def test_interpolated_frames_keep_the_gap_anchor_needed() -> None:
+    w = Windower(cfg(max_gap_frames=2))
+    for i in (0, 1, 4):
+        w.add(frame(i, offset=10 + i), 0.0)
+    # [0..3] is out (frames 2, 3 filled from frame 1 and 4); the next window [2..5] starts
+    # with filled frames, so rebuilding it needs frame 1's record (offset 11)
+    assert w.min_needed_offset() == 11

@@ -1,0 +1,56 @@
+"""Kafka record bytes <-> the windower's types: `mochat.v1.Frame` in, `MotionWindow` out."""
+
+from __future__ import annotations
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from ingest.validation import DlqReason, Rejection, check_frame
+from ingest.windowing import StreamFrame, Window
+from mochat.errors import DataFormatError, UnknownLayoutError
+from mochat.skeleton import get_layout
+from protos.convert import array_from_proto, array_to_proto
+from protos.mochat.v1 import frames_pb2
+
+
+def encode_frame(stream_id: str, frame_index: int, joints: np.ndarray, *, layout: str,
+                 capture_time_us: int, fps: float) -> bytes:
+    """One (J, 3) pose -> serialized `mochat.v1.Frame` (what capture systems produce)."""
+    msg = frames_pb2.Frame(stream_id=stream_id, frame_index=frame_index,
+                           capture_time_us=capture_time_us, layout=layout, fps=fps)
+    array_to_proto(joints, msg.joints)
+    return msg.SerializeToString()
+
+
+def decode_frame(payload: bytes | None, offset: int = -1) -> StreamFrame | Rejection:
+    """Record value -> a checked frame, or the reason it belongs in the dead-letter topic."""
+    if not payload:
+        return Rejection(DlqReason.UNDECODABLE, "empty record value")
+    try:
+        msg = frames_pb2.Frame.FromString(payload)
+    except DecodeError as err:
+        return Rejection(DlqReason.UNDECODABLE, f"not a mochat.v1.Frame: {err}")
+    try:
+        joints = array_from_proto(msg.joints, source="joints")
+    except DataFormatError as err:
+        return Rejection(DlqReason.BAD_SHAPE, str(err))
+    rejection = check_frame(msg.stream_id, msg.frame_index, msg.layout, joints)
+    if rejection is not None:
+        return rejection
+    try:
+        layout = get_layout(msg.layout).name  # canonical name: aliases share one stream layout
+    except UnknownLayoutError as err:  # pragma: no cover - check_frame caught it
+        return Rejection(DlqReason.UNKNOWN_LAYOUT, str(err))
+    return StreamFrame(msg.stream_id, msg.frame_index, joints, layout=layout,
+                       capture_time_us=msg.capture_time_us, fps=msg.fps, offset=offset)
+
+
+def window_to_proto(window: Window) -> frames_pb2.MotionWindow:
+    msg = frames_pb2.MotionWindow(
+        stream_id=window.stream_id, window_id=window.window_id,
+        first_frame=window.first_frame, last_frame=window.last_frame, fps=window.fps,
+        layout=window.layout, first_capture_time_us=window.first_capture_time_us,
+        last_capture_time_us=window.last_capture_time_us,
+        interpolated_frames=window.interpolated_frames)
+    array_to_proto(window.joints, msg.joints)  # (T, J, 3)
+    return msg

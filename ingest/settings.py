@@ -1,0 +1,67 @@
+"""Settings of the ingest service: environment variables MOCHAT_INGEST_*, CLI flags win.
+
+Nested Kafka connection settings use a double underscore, e.g.
+MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS=broker:9092, MOCHAT_INGEST_KAFKA__SASL_USERNAME=...
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.kafka import KafkaConnection
+from ingest.windowing import WindowingConfig
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOCHAT_INGEST_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    kafka: KafkaConnection = Field(default_factory=KafkaConnection)
+    frames_topic: str = "mocap.frames"
+    features_topic: str = "mocap.features"
+    dlq_topic: str = "mocap.frames.dlq"
+    group_id: str = "mochat-ingest"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    # Kafka's usual values; against Tansu (tests, demos) use ~1500-3000 ms, because a group
+    # join waits for the rebalance timeout there.
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    rebalance_timeout_ms: int = Field(30_000, ge=1000)
+    poll_timeout_ms: int = Field(50, ge=1)
+    poll_max_records: int = Field(2000, ge=1)
+    commit_interval_ms: int = Field(200, ge=10, description="how often safe offsets commit")
+    revoke_drain_timeout_s: float = Field(10.0, ge=0.0, description="time in-flight windows "
+                                          "of a revoked partition get before its state drops")
+
+    encoder: str = Field("127.0.0.1:50051", description="encoder service HOST:PORT")
+    encoder_timeout_s: float = Field(10.0, gt=0)
+    encoder_max_batch: int = Field(32, ge=1, description="windows per Encode call")
+    encoder_max_delay_ms: float = Field(5.0, ge=0, description="wait to fill a batch")
+    encoder_concurrency: int = Field(2, ge=1, description="Encode calls in flight")
+    max_inflight_windows: int = Field(256, ge=1, description="pause consumption above this; "
+                                      "resume at half")
+
+    window_frames: int = 64
+    step_frames: int = 16
+    grace_frames: int = 4
+    gap_policy: Literal["interpolate", "close"] = "interpolate"
+    max_gap_frames: int = 8
+    idle_timeout_ms: float = 2000.0
+    flush_policy: Literal["emit", "drop"] = "emit"
+    min_frames: int = 16
+    max_jump_frames: int = 432_000
+
+    host: str = "127.0.0.1"
+    metrics_port: int | None = Field(None, ge=0, le=65535, description="unset = off")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def windowing(self) -> WindowingConfig:
+        return WindowingConfig(
+            window_frames=self.window_frames, step_frames=self.step_frames,
+            grace_frames=self.grace_frames, gap_policy=self.gap_policy,
+            max_gap_frames=self.max_gap_frames, idle_timeout_ms=self.idle_timeout_ms,
+            flush_policy=self.flush_policy, min_frames=self.min_frames,
+            max_jump_frames=self.max_jump_frames)
