@@ -40,7 +40,7 @@ class LMRecipe:
 
     stage: str
     corpus: str
-    dialogues: str  # directory with train.jsonl / test.jsonl from `mochat dialogues`
+    dialogues: str  # `mochat dialogues` output: <split>/<task>.jsonl
     out_dir: str
     encoder: str = ""  # encoder checkpoint (align); finetune starts from `init`
     init: str = ""  # a MoChat checkpoint to start from (finetune: the align output)
@@ -177,7 +177,7 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
     out = Path(recipe.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = build_model(recipe)
-    rows = read_dialogues(Path(recipe.dialogues) / "train.jsonl", tasks=recipe.tasks,
+    rows = read_dialogues(recipe.dialogues, "train", tasks=recipe.tasks,
                           limit_per_task=recipe.limit_per_task, seed=recipe.seed)
     features = encode_corpus(model.encoder, recipe.corpus, (r["motion_id"] for r in rows),
                              progress=progress)
@@ -242,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = LMRecipe.from_yaml(args.config)
     model = train(recipe, resume_run=args.resume, progress=not args.no_progress)
     if recipe.eval_per_task > 0:
-        metrics = evaluate_model(model, recipe.corpus, Path(recipe.dialogues) / "test.jsonl",
+        metrics = evaluate_model(model, recipe.corpus, recipe.dialogues,
                                  per_task=recipe.eval_per_task,
                                  max_new_tokens=recipe.eval_max_new_tokens, seed=recipe.seed)
         (Path(recipe.out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")

@@ -24,21 +24,35 @@ from mochat.models.encoder import SkeletonEncoder
 from mochat.skeleton import HumanML3DCorpus, normalize
 
 
-def read_dialogues(path: str | Path, *, tasks: Sequence[str] | None = None,
-                   limit_per_task: int | None = None, seed: int = 0) -> list[dict]:
-    """Read a JSONL file (errors name the line); optionally keep some tasks, capped each."""
-    path = Path(path)
+def _dialogue_files(source: Path, split: str) -> list[Path]:
+    """A JSONL file itself, or every `<source>/<split>/*.jsonl` (`mochat dialogues` output)."""
+    if source.is_file():
+        return [source]
+    files = sorted((source / split).glob("*.jsonl"))
+    if not files:
+        raise DataFormatError(f"{source}: no {split}/*.jsonl dialogue files")
+    return files
+
+
+def read_dialogues(source: str | Path, split: str = "train", *,
+                   tasks: Sequence[str] | None = None, limit_per_task: int | None = None,
+                   seed: int = 0) -> list[dict]:
+    """Read dialogues (errors name file and line); optionally keep some tasks, capped each.
+
+    Rows with `"motion_id": null` are text-only (the general-instruction set).
+    """
     rows = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            row["motion_id"], row["conversations"]  # noqa: B018 - required keys
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise DataFormatError(f"{path}:{n}: not a dialogue line: {err}") from err
-        if tasks is None or row.get("task") in tasks:
-            rows.append(row)
+    for path in _dialogue_files(Path(source), split):
+        for n, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                row["motion_id"], row["conversations"]  # noqa: B018 - required keys
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise DataFormatError(f"{path}:{n}: not a dialogue line: {err}") from err
+            if tasks is None or row.get("task") in tasks:
+                rows.append(row)
     if limit_per_task is not None:
         rng = random.Random(seed)
         by_task: dict[str, list[dict]] = {}
@@ -57,7 +71,7 @@ def encode_corpus(encoder: SkeletonEncoder, corpus_dir: str | Path, motion_ids: 
                   *, batch_size: int = 32, progress: bool = True) -> dict[str, Tensor]:
     """motion id -> (T, D_m) frozen encoder features."""
     corpus = HumanML3DCorpus(corpus_dir)
-    ids = sorted(set(motion_ids))
+    ids = sorted({m for m in motion_ids if m is not None})
     out: dict[str, Tensor] = {}
     encoder.eval()
     for i in tqdm(range(0, len(ids), batch_size), desc="features", disable=not progress):
@@ -88,14 +102,16 @@ class Batch:
 
 def collate(rows: Sequence[dict], features: dict[str, Tensor],
             tokenizer: PreTrainedTokenizerBase, pool_frames: int) -> Batch:
-    feats = [features[r["motion_id"]] for r in rows]
+    width_m = next(iter(features.values())).shape[1]
+    no_motion = torch.zeros(0, width_m)
+    feats = [no_motion if r["motion_id"] is None else features[r["motion_id"]] for r in rows]
     frames = [f.shape[0] for f in feats]
     chats = [encode_chat(tokenizer, to_messages(r["conversations"]),
                          num_motion_tokens=-(-t // pool_frames))
              for r, t in zip(rows, frames, strict=True)]
     width = max(len(c.input_ids) for c in chats)
     b = len(rows)
-    batch = Batch(torch.zeros(b, max(frames), feats[0].shape[1]),
+    batch = Batch(torch.zeros(b, max(frames), width_m),
                   torch.zeros(b, max(frames), dtype=torch.bool),
                   torch.full((b, width), tokenizer.pad_token_id or 0, dtype=torch.long),
                   torch.zeros(b, width, dtype=torch.long),

@@ -23,7 +23,7 @@ from mochat.skeleton import HumanML3DCorpus
 from training.lm_data import encode_corpus, read_dialogues
 
 CAPTION_TASKS = ("basic",)
-GAP_TASKS = ("gap", "spatial_gap")
+GAP_TASKS = ("spatial_gap",)
 TEMPORAL_TASKS = ("temporal",)
 
 
@@ -43,13 +43,13 @@ def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[s
     return out
 
 
-def evaluate_model(model: MoChat, corpus_dir: str | Path, test_dialogues: str | Path, *,
+def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path, *,
                    per_task: int = 40, max_new_tokens: int = 40, seed: int = 0,
                    bertscore: bool = True) -> dict[str, Any]:
     """Metrics (x100) per task on up to `per_task` test dialogues of each task."""
     model.eval()
     pipeline = MoChatPipeline(model, max_new_tokens=max_new_tokens)
-    rows = read_dialogues(test_dialogues, limit_per_task=per_task, seed=seed)
+    rows = read_dialogues(dialogues, "test", limit_per_task=per_task, seed=seed)
     features = encode_corpus(model.encoder, corpus_dir, (r["motion_id"] for r in rows),
                              progress=False)
     corpus = HumanML3DCorpus(corpus_dir)

@@ -17,9 +17,9 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 SKELETON_TOKEN = "<skeleton>"
 IGNORE_INDEX = -100
-SYSTEM_PROMPT = ("You are MoChat, an assistant that watches human motion given as a skeleton "
-                 "sequence. Describe what the person does, which body part and side moves, "
-                 "and when an action happens, as frame numbers.")
+# Kept short: it is part of every training sequence on a CPU budget.
+SYSTEM_PROMPT = ("You are MoChat. You watch skeleton motion and tell what the person does, "
+                 "with which body part and side, and in which frames.")
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
           "system": "system"}
 _SPAN_RE = re.compile(r"from\s+(?:frame\s*)?<?(?:frameid_)?(\d+)>?\s+to\s+(?:frame\s*)?"
