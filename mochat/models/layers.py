@@ -97,8 +97,9 @@ class RegressionHead(nn.Module):
         position = torch.arange(n, device=q.device, dtype=q.dtype) / max(n - 1, 1)
         tokens = torch.cat([q, context, position.expand(q.shape[0], n)[..., None]], -1)
         pooled = (weights.unsqueeze(-1) * tokens).sum(1)  # (B, 2H+1)
-        centre_width = torch.sigmoid(self.mlp(pooled))  # (B, 2)
-        centre, width = centre_width[:, 0], centre_width[:, 1]
-        start = (centre - width / 2).clamp(0, 1)
-        end = (centre + width / 2).clamp(0, 1)
+        raw = torch.sigmoid(self.mlp(pooled))  # (B, 2)
+        # start in (0, 1), end between start and 1: ordered and in range with no clamping,
+        # so the gradient never vanishes at the motion's edges.
+        start = raw[:, 0]
+        end = start + (1 - start) * raw[:, 1]
         return torch.stack([start, end], -1)

@@ -90,7 +90,10 @@ def test_a_few_steps_overfit_a_tiny_batch(tiny_llm_dir, config):
     model = _model(tiny_llm_dir, **config)
     batch = collate(_rows(), _features(model.encoder.feature_dim), model.tokenizer,
                     model.config.pool_frames)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+    grounding = [p for n, p in model.named_parameters() if n.startswith(("head", "projector"))]
+    rest = [p for n, p in model.named_parameters()
+            if p.requires_grad and not n.startswith(("head", "projector"))]
+    opt = torch.optim.AdamW([{"params": rest, "lr": 5e-3}, {"params": grounding, "lr": 1e-3}])
     first = None
     for _ in range(50):
         out = model(batch.features, batch.feature_mask, batch.input_ids, batch.attention_mask,
