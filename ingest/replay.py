@@ -164,13 +164,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream-prefix", default="replay", help="stream ids are PREFIX-<i>")
     p.add_argument("--start-frame", type=int, default=0, help="frame number of frame 0")
     p.add_argument("--loops", type=int, default=1, help="play each motion this many times")
+    p.add_argument("--stagger-frames", type=int, default=0,
+                   help="stream i starts at frame number start + i * STAGGER, so that the "
+                        "streams' windows do not all close at the same moment")
 
 
 def run_cli(args: argparse.Namespace) -> int:
     from ingest.kafka import KafkaConnection
 
     streams = load_streams(args.files, streams=args.streams, fps=args.fps, layout=args.layout,
-                           prefix=args.stream_prefix, start_frame=args.start_frame)
+                           prefix=args.stream_prefix, start_frame=args.start_frame,
+                           stagger_frames=args.stagger_frames)
     conn = KafkaConnection(bootstrap_servers=args.bootstrap_servers, client_id="mochat-replay")
     stats = asyncio.run(replay_to_kafka(streams, args.topic, conn.client_kwargs(),
                                         fps=args.fps, realtime=not args.as_fast_as_possible,

@@ -78,7 +78,8 @@ class IngestService:
             auto_offset_reset=settings.auto_offset_reset,
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            rebalance_timeout_ms=settings.rebalance_timeout_ms)
+            rebalance_timeout_ms=settings.rebalance_timeout_ms,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms)
         self.producer = AIOKafkaProducer(**kw, acks="all", linger_ms=2)
         self.encoder = EncoderClient(settings.encoder, self.metrics,
                                      timeout_s=settings.encoder_timeout_s)

@@ -30,6 +30,9 @@ class IngestSettings(BaseSettings):
     session_timeout_ms: int = Field(10_000, ge=1000)
     heartbeat_interval_ms: int = Field(3_000, ge=100)
     rebalance_timeout_ms: int = Field(30_000, ge=1000)
+    # Kafka answers a fetch as soon as data is there; Tansu holds it for the whole wait, so
+    # local runs set ~20 ms (each fetch then costs a round trip more often, nothing else).
+    fetch_max_wait_ms: int = Field(500, ge=1)
     poll_timeout_ms: int = Field(50, ge=1)
     poll_max_records: int = Field(2000, ge=1)
     commit_interval_ms: int = Field(200, ge=10, description="how often safe offsets commit")

@@ -19,9 +19,10 @@ from ingest.settings import IngestSettings
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Short group timeouts: a Tansu group join waits for the rebalance timeout.
+# Short group timeouts: a Tansu group join waits for the rebalance timeout, and a Tansu
+# fetch waits for fetch_max_wait_ms even when records are there.
 FAST_GROUP = dict(session_timeout_ms=3000, heartbeat_interval_ms=300, rebalance_timeout_ms=2000,
-                  commit_interval_ms=50)
+                  commit_interval_ms=50, fetch_max_wait_ms=20)
 
 
 def start_encoder(model: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -64,7 +65,8 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 async def read_topic(bootstrap: str, topic: str, *, until: Callable[[list[ConsumerRecord]], bool],
                      timeout_s: float = 30.0) -> list[ConsumerRecord]:
     """Every record of `topic` from the beginning (no group), until `until(records)` holds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=20)
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:

@@ -1,0 +1,366 @@
+"""Ingest pipeline on this machine: live 120 fps streams -> windows -> encoder -> features.
+
+    .venv/bin/python bench/ingest.py [--streams 25,50,75,100] [--seconds 12] [--size tiny]
+                                     [--backlog-frames 60000] [--append BENCHMARKS.md]
+
+Everything runs locally, each part in its own process: the Tansu broker, `mochat serve
+encoder` (a JGSE export of `--size`, random weights), `python -m ingest`, and `mochat replay`
+producing N streams at 120 fps in real time (stream i starts at frame 3*i so that windows do
+not all close at once). This process reads, side by side with the pipeline:
+- mocap.features: frame-to-feature latency = arrival of a window's features here minus the
+  capture time of the window's last frame (the replay stamps capture time when it sends);
+  it includes the grace wait (grace_frames / fps) and the encoder call;
+- mocap.frames with a bare aiokafka consumer (no group, no decoding): the ceiling; its latency
+  is arrival minus the record's producer timestamp.
+A level is sustained when the ingest worker consumed every frame sent, features arrived for
+every window and the pipeline's p99 latency is under 250 ms. Then a backlog of
+`--backlog-frames` is produced first and drained, once by the bare consumer and once by a
+fresh ingest worker: frames/s with nothing paced (the throughput ceiling comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+# Run as a script, bench/ comes first on sys.path and this file would shadow `ingest`.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(REPO)
+
+from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: E402
+
+from ingest.broker import LocalBroker, create_topics, free_port  # noqa: E402
+from protos.mochat.v1 import frames_pb2  # noqa: E402
+
+FPS = 120.0
+LATENCY_LIMIT_MS = 250.0
+# Tansu: a group join waits for the rebalance timeout; a fetch waits for fetch_max_wait_ms
+# even when records are there (Kafka answers at once).
+GROUP = dict(SESSION_TIMEOUT_MS="3000", HEARTBEAT_INTERVAL_MS="300",
+             REBALANCE_TIMEOUT_MS="2000", FETCH_MAX_WAIT_MS="20")
+
+
+@dataclass
+class Level:
+    streams: int
+    sent: int
+    replay_lag_ms: float
+    ingest_fps: float
+    ingest_consumed_all: bool
+    windows: int
+    windows_expected: int
+    p50_ms: float
+    p99_ms: float
+    bare_fps: float
+    bare_p99_ms: float
+
+    @property
+    def sustained(self) -> bool:
+        return (self.ingest_consumed_all and self.windows >= self.windows_expected
+                and self.p99_ms < LATENCY_LIMIT_MS)
+
+
+def export_model(size: str, out: Path) -> Path:
+    code = ("import torch\nfrom mochat.export.onnx import export_onnx\n"
+            "from mochat.models import build_encoder, encoder_config\n"
+            "from mochat.skeleton import SMPL22\ntorch.manual_seed(0)\n"
+            f"export_onnx(build_encoder('jgse', encoder_config({size!r}), SMPL22), "
+            f"{str(out)!r})\n")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True)
+    return out
+
+
+def wait_for_line(log: Path, pattern: str, proc: subprocess.Popen, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited {proc.returncode}: {log.read_text()[-2000:]}")
+        match = re.search(pattern, log.read_text() if log.exists() else "")
+        if match:
+            return match.group(0)
+        time.sleep(0.1)
+    raise TimeoutError(f"no {pattern!r} in {log} after {timeout_s} s")
+
+
+def scrape(port: int, name: str) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(m.group(1)) for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text,
+                                                       re.MULTILINE))
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path, bootstrap: str,
+                 encoder: str) -> None:
+        self.args, self.workdir = args, workdir
+        self.bootstrap, self.encoder = bootstrap, encoder
+        self.motion = workdir / "motion.npy"
+        rng = np.random.default_rng(0)
+        base = rng.normal(scale=0.3, size=(1, 22, 3))
+        drift = np.zeros((200, 1, 3))
+        drift[:, 0, 0] = 0.01 * np.arange(200)
+        np.save(self.motion, (base + drift).astype(np.float32))  # 200 frames at 20 fps
+        self._n = 0
+
+    async def topics(self) -> dict[str, str]:
+        self._n += 1
+        names = {k: f"b{self._n}.mocap.{k}" for k in ("frames", "features", "dlq")}
+        await create_topics({"bootstrap_servers": self.bootstrap},
+                            {names["frames"]: 4, names["features"]: 4, names["dlq"]: 1})
+        return names
+
+    def start_ingest(self, topics: dict[str, str], tag: str) -> tuple[subprocess.Popen, int]:
+        a = self.args
+        port = free_port()
+        env = dict(os.environ, MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS=self.bootstrap,
+                   MOCHAT_INGEST_ENCODER=self.encoder, MOCHAT_INGEST_METRICS_PORT=str(port),
+                   MOCHAT_INGEST_FRAMES_TOPIC=topics["frames"],
+                   MOCHAT_INGEST_FEATURES_TOPIC=topics["features"],
+                   MOCHAT_INGEST_DLQ_TOPIC=topics["dlq"], MOCHAT_INGEST_GROUP_ID=f"bench-{tag}",
+                   MOCHAT_INGEST_WINDOW_FRAMES=str(a.window_frames),
+                   MOCHAT_INGEST_STEP_FRAMES=str(a.step_frames),
+                   MOCHAT_INGEST_GRACE_FRAMES=str(a.grace_frames),
+                   **{f"MOCHAT_INGEST_{k}": v for k, v in GROUP.items()})
+        log = self.workdir / f"ingest-{tag}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "ingest"], cwd=REPO, env=env,
+                                    stdout=out, stderr=subprocess.STDOUT)
+        wait_for_line(log, r'"partitions": \[\d', proc, 60)
+        return proc, port
+
+    def replay(self, topic: str, streams: int, frames: int, *, realtime: bool
+               ) -> subprocess.Popen:
+        loops = -(-frames // 1195)  # 200 frames at 20 fps are 1195 frames at 120 fps
+        cmd = [sys.executable, "-m", "mochat", "replay", str(self.motion), "--topic", topic,
+               "--fps", str(FPS), "--streams", str(streams), "--loops", str(loops),
+               "--stagger-frames", "3", "--bootstrap-servers", self.bootstrap]
+        if not realtime:
+            cmd.append("--as-fast-as-possible")
+        return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+
+
+def expected_windows(start: int, frames: int, window: int, step: int,
+                     min_frames: int = 16) -> int:
+    """Windows of one stream of `frames` frames from frame `start` (see ingest/windowing)."""
+    first, last = -(-start // step) * step, start + frames - 1
+    complete = (last - window + 1 - first) // step + 1 if last - window + 1 >= first else 0
+    rest = last - (first + complete * step) + 1
+    return complete + (1 if rest >= min_frames else 0)
+
+
+async def reader(bootstrap: str, topic: str, on_batch, *, from_start: bool) -> None:  # noqa: ANN001
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # noqa: SLF001 - a fresh topic
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        await (consumer.seek_to_beginning(*tps) if from_start else consumer.seek_to_end(*tps))
+        while True:
+            batch = await consumer.getmany(timeout_ms=100, max_records=5000)
+            now = time.time()
+            for records in batch.values():
+                on_batch(records, now)
+    finally:
+        await consumer.stop()
+
+
+async def run_level(bench: Bench, streams: int) -> Level:
+    """N live streams for --seconds; latency and rates over the part after a warm-up."""
+    a = bench.args
+    topics = await bench.topics()
+    ingest, port = bench.start_ingest(topics, f"live{streams}")
+    feature_lat: list[float] = []
+    bare = {"n": 0, "lat": []}
+    warm_until = time.time() + 2.0
+
+    def on_features(records, now: float) -> None:  # noqa: ANN001
+        for r in records:
+            msg = frames_pb2.MotionFeatures.FromString(r.value)
+            if msg.last_capture_time_us / 1e6 >= warm_until:
+                feature_lat.append(1000.0 * now - msg.last_capture_time_us / 1000.0)
+
+    def on_frames(records, now: float) -> None:  # noqa: ANN001
+        bare["n"] += len(records)
+        if now >= warm_until:
+            bare["lat"].extend(1000.0 * now - r.timestamp for r in records)
+
+    tasks = [asyncio.create_task(reader(bench.bootstrap, topics["features"], on_features,
+                                        from_start=False)),
+             asyncio.create_task(reader(bench.bootstrap, topics["frames"], on_frames,
+                                        from_start=False))]
+    await asyncio.sleep(1.0)  # readers positioned at the end
+    frames = int(a.seconds * FPS)
+    replay = bench.replay(topics["frames"], streams, frames, realtime=True)
+    await asyncio.sleep(2.0)
+    t0, ingest0, bare0 = time.time(), scrape(port, "mochat_ingest_frames_total"), bare["n"]
+    out, _ = await asyncio.to_thread(replay.communicate)
+    t1, ingest1, bare1 = time.time(), scrape(port, "mochat_ingest_frames_total"), bare["n"]
+    await asyncio.sleep(3.0)  # drain: the last windows close by idle flush after 2 s
+    sent = int(re.search(r"sent (\d+) frames", out).group(1))
+    lag = float(re.search(r"worst lag ([\d.]+) ms", out).group(1))
+    consumed = scrape(port, "mochat_ingest_frames_total")
+    windows = int(scrape(port, "mochat_ingest_features_total"))
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    stop(ingest)
+    per_stream = 1195 * (-(-frames // 1195))
+    expected = sum(expected_windows(3 * i, per_stream, a.window_frames, a.step_frames)
+                   for i in range(streams))
+    lat = np.array(feature_lat or [np.inf])
+    return Level(streams=streams, sent=sent, replay_lag_ms=lag,
+                 ingest_fps=(ingest1 - ingest0) / (t1 - t0), ingest_consumed_all=consumed >= sent,
+                 windows=windows, windows_expected=expected,
+                 p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)),
+                 bare_fps=(bare1 - bare0) / (t1 - t0),
+                 bare_p99_ms=float(np.percentile(bare["lat"] or [np.inf], 99)))
+
+
+async def run_backlog(bench: Bench, frames: int, streams: int = 50) -> tuple[float, float]:
+    """Frames/s draining a pre-produced backlog: bare consumer, then a fresh ingest worker."""
+    topics = await bench.topics()
+    replay = bench.replay(topics["frames"], streams, frames // streams, realtime=False)
+    out, _ = await asyncio.to_thread(replay.communicate)
+    sent = int(re.search(r"sent (\d+) frames", out).group(1))
+    seen = {"n": 0, "t0": 0.0, "t1": 0.0}
+    done = asyncio.Event()
+
+    def on_frames(records, now: float) -> None:  # noqa: ANN001
+        if seen["n"] == 0:
+            seen["t0"] = time.perf_counter()
+        seen["n"] += len(records)
+        if seen["n"] >= sent:
+            seen["t1"] = time.perf_counter()
+            done.set()
+
+    task = asyncio.create_task(reader(bench.bootstrap, topics["frames"], on_frames,
+                                      from_start=True))
+    await asyncio.wait_for(done.wait(), 120)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    bare_fps = sent / (seen["t1"] - seen["t0"])
+    ingest, port = bench.start_ingest(topics, "backlog")
+    samples = []  # (time, frames consumed) while draining
+    while True:
+        samples.append((time.perf_counter(), scrape(port, "mochat_ingest_frames_total")))
+        if samples[-1][1] >= sent:
+            break
+        await asyncio.sleep(0.2)
+    stop(ingest)
+    t0, f0 = next((t, f) for t, f in samples if f > 0)
+    t1, f1 = samples[-1]
+    return bare_fps, (f1 - f0) / (t1 - t0)
+
+
+def report(args: argparse.Namespace, levels: list[Level], bare_fps: float,
+           ingest_fps: float, seconds: float) -> str:
+    best = max((lv.streams for lv in levels if lv.sustained), default=0)
+    lines = [
+        "## Ingest pipeline (bench/ingest.py)",
+        "",
+        f"`{' '.join(['.venv/bin/python', 'bench/ingest.py', *sys.argv[1:]])}` on "
+        f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
+        f"Tansu broker, encoder service (JGSE `{args.size}`, random weights), ingest "
+        f"worker, replay producer and this script's two readers all on this machine "
+        f"(window_frames={args.window_frames}, step_frames={args.step_frames}, "
+        f"grace_frames={args.grace_frames}); {seconds:.0f} s in all.",
+        "",
+        "| streams @120 fps | frames/s sent | ingest frames/s | windows (got/expected) "
+        "| p50 ms | p99 ms | bare consumer frames/s | bare p99 ms | replay worst lag ms "
+        "| sustained |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for lv in levels:
+        lines.append(
+            f"| {lv.streams} | {lv.streams * FPS:.0f} | {lv.ingest_fps:.0f} | "
+            f"{lv.windows}/{lv.windows_expected} | {lv.p50_ms:.0f} | {lv.p99_ms:.0f} | "
+            f"{lv.bare_fps:.0f} | {lv.bare_p99_ms:.0f} | {lv.replay_lag_ms:.0f} | "
+            f"{'yes' if lv.sustained else 'no'} |")
+    lines += [
+        "",
+        f"Largest sustained level: **{best} streams** ({best * FPS:.0f} frames/s) with p99 "
+        f"frame-to-feature latency < {LATENCY_LIMIT_MS:.0f} ms.",
+        f"Backlog drain ({args.backlog_frames} frames, nothing paced): bare aiokafka consumer "
+        f"{bare_fps:.0f} frames/s, ingest worker {ingest_fps:.0f} frames/s = "
+        f"**{100 * ingest_fps / bare_fps:.0f}%** of the bare rate.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def run_all(bench: Bench) -> tuple[list[Level], float, float]:
+    levels: list[Level] = []
+    for streams in bench.args.streams:
+        levels.append(await run_level(bench, streams))
+        print(levels[-1], flush=True)
+        if not levels[-1].sustained and len(levels) > 1 and not levels[-2].sustained:
+            break  # two failing levels in a row: larger ones fail too
+    bare_fps, ingest_fps = await run_backlog(bench, bench.args.backlog_frames)
+    return levels, bare_fps, ingest_fps
+
+
+def run(args: argparse.Namespace) -> str:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp, LocalBroker(topics={}) as broker:
+        workdir = Path(tmp)
+        model = export_model(args.size, workdir / "encoder.onnx")
+        port, enc_log = free_port(), workdir / "encoder.log"
+        with open(enc_log, "wb") as log:
+            encoder = subprocess.Popen(
+                [sys.executable, "-m", "encoder_service", "--model", str(model), "--port",
+                 str(port)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_line(enc_log, '"event": "serving"', encoder, 60)
+            bench = Bench(args, workdir, broker.bootstrap_servers, f"127.0.0.1:{port}")
+            levels, bare_fps, ingest_fps = asyncio.run(run_all(bench))
+        finally:
+            stop(encoder)
+    return report(args, levels, bare_fps, ingest_fps, time.monotonic() - started)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--streams", default="25,50,75,100",
+                   type=lambda s: [int(x) for x in s.split(",")])
+    p.add_argument("--seconds", type=float, default=12.0, help="live replay per level")
+    p.add_argument("--size", default="tiny", help="JGSE size: tiny, small, paper")
+    p.add_argument("--backlog-frames", type=int, default=60_000)
+    p.add_argument("--window-frames", type=int, default=64)
+    p.add_argument("--step-frames", type=int, default=16)
+    p.add_argument("--grace-frames", type=int, default=4)
+    p.add_argument("--append", type=Path, help="append the markdown report to this file")
+    args = p.parse_args()
+    text = run(args)
+    print(text)
+    if args.append:
+        with open(args.append, "a") as f:
+            f.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()

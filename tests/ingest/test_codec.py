@@ -1,0 +1,44 @@
+"""Frame bytes <-> windower types."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ingest.codec import decode_frame, encode_frame, window_to_proto
+from ingest.validation import DlqReason, Rejection
+from ingest.windowing import StreamFrame, Windower, WindowingConfig
+from protos.convert import array_from_proto
+from protos.mochat.v1 import frames_pb2
+
+
+def test_frame_round_trip_with_canonical_layout() -> None:
+    joints = np.arange(66, dtype=np.float32).reshape(22, 3)
+    payload = encode_frame("cam", 7, joints, layout="humanml3d", capture_time_us=123, fps=120.0)
+    frame = decode_frame(payload, offset=42)
+    assert isinstance(frame, StreamFrame)
+    assert (frame.stream_id, frame.frame_index, frame.layout, frame.capture_time_us,
+            frame.fps, frame.offset) == ("cam", 7, "smpl22", 123, 120.0, 42)
+    np.testing.assert_array_equal(frame.joints, joints)
+
+
+def test_undecodable_and_bad_shapes() -> None:
+    assert decode_frame(b"").reason is DlqReason.UNDECODABLE
+    assert decode_frame(b"\xff\xff\xff").reason is DlqReason.UNDECODABLE
+    msg = frames_pb2.Frame(stream_id="s", layout="smpl22")
+    msg.joints.shape.extend([22, 3])
+    msg.joints.data = b"\x00" * (4 * 66 - 4)  # one float short
+    rej = decode_frame(msg.SerializeToString())
+    assert isinstance(rej, Rejection) and rej.reason is DlqReason.BAD_SHAPE
+
+
+def test_window_to_proto_keeps_coordinates() -> None:
+    w = Windower(WindowingConfig(window_frames=2, step_frames=2, grace_frames=0, min_frames=1))
+    out = []
+    for i in range(2):
+        out += w.add(StreamFrame("s", i, np.full((22, 3), i, np.float32), capture_time_us=10 * i,
+                                 fps=30.0), 0.0).windows
+    msg = window_to_proto(out[0])
+    assert (msg.window_id, msg.first_frame, msg.last_frame, msg.fps, msg.layout,
+            msg.first_capture_time_us, msg.last_capture_time_us) == \
+        ("s:0", 0, 1, 30.0, "smpl22", 0, 10)
+    assert array_from_proto(msg.joints).shape == (2, 22, 3)
