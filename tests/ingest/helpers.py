@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from ingest.settings import IngestSettings
+from ingest.windowing import StreamFrame, Windower
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -125,3 +126,15 @@ def subprocess_env(settings: IngestSettings) -> dict[str, str]:
             env[f"MOCHAT_INGEST_{name.upper()}"] = str(value)
     env["MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS"] = settings.kafka.bootstrap_servers
     return env
+
+
+def expected_window_ids(streams, settings) -> set[str]:  # noqa: ANN001
+    """What an uninterrupted run windows: the pure windower over the same frames."""
+    ids: set[str] = set()
+    windower = Windower(settings.windowing())
+    for s in streams:
+        for t in range(s.num_frames):
+            ids |= {w.window_id for w in windower.add(
+                StreamFrame(s.stream_id, s.start_frame + t, s.joints[t]), 0.0).windows}
+        ids |= {w.window_id for w in windower.flush_stream(s.stream_id)}
+    return ids

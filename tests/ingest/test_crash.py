@@ -11,23 +11,16 @@ from pathlib import Path
 import pytest
 
 from ingest.replay import load_streams, replay_to_kafka
-from ingest.windowing import StreamFrame, Windower
 from protos.mochat.v1 import frames_pb2
-from tests.ingest.helpers import REPO, motion_file, read_topic, subprocess_env
+from tests.ingest.helpers import (
+    REPO,
+    expected_window_ids,
+    motion_file,
+    read_topic,
+    subprocess_env,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
-
-
-def expected_window_ids(streams, settings) -> set[str]:  # noqa: ANN001
-    """What an uninterrupted run windows: the pure windower over the same frames."""
-    ids: set[str] = set()
-    windower = Windower(settings.windowing())
-    for s in streams:
-        for t in range(s.num_frames):
-            ids |= {w.window_id for w in windower.add(
-                StreamFrame(s.stream_id, s.start_frame + t, s.joints[t]), 0.0).windows}
-        ids |= {w.window_id for w in windower.flush_stream(s.stream_id)}
-    return ids
 
 
 def start_ingest(settings, log_path: Path) -> subprocess.Popen[bytes]:  # noqa: ANN001
