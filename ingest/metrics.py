@@ -40,6 +40,10 @@ class IngestMetrics:
                               "acknowledged downstream", registry=reg)
         self.paused = Gauge("mochat_ingest_paused", "1 while consumption is paused "
                             "(backpressure)", registry=reg)
+        self.windowing = Counter("mochat_ingest_windowing_events", "Windowing events: "
+                                 "gaps_interpolated, frames_interpolated, gaps_closed, "
+                                 "partial_windows_emitted/dropped, streams_flushed_idle, ...",
+                                 ["event"], registry=reg)
         self.commits = Counter("mochat_ingest_commits", "Offset commits", registry=reg)
         self.rebalances = Counter("mochat_ingest_rebalances", "Partitions assigned or revoked",
                                   ["event"], registry=reg)

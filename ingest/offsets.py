@@ -26,6 +26,14 @@ class PartitionState:
         self.committed: int | None = None
         self.revoked = False  # set when the partition moved away: its results are moot
         self._in_flight: Counter[int] = Counter()
+        self._reported: Counter[str] = Counter()  # windower counters already exported
+
+    def new_events(self) -> dict[str, int]:
+        """Windower counter increments since the last call (for Prometheus)."""
+        fresh = {k: v - self._reported[k] for k, v in self.windower.counters.items()
+                 if v != self._reported[k]}
+        self._reported.update(fresh)
+        return fresh
 
     def consumed(self, offset: int) -> None:
         self.next_offset = offset + 1

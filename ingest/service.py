@@ -222,6 +222,8 @@ class IngestService:
             for state in list(self.partitions.values()):
                 for window in state.windower.flush_idle(now_ms):
                     self._submit(state, window)
+                for event, count in state.new_events().items():
+                    self.metrics.windowing.labels(event).inc(count)
 
     # --- encoding and producing ----------------------------------------------------------
 

@@ -45,3 +45,11 @@ def test_dead_letters_in_flight_hold_the_commit() -> None:
     st.release(0)
     assert st.safe_offset() == 2  # everything read is done: commit the next offset
     assert st.in_flight == 0
+
+
+def test_windowing_events_are_reported_once() -> None:
+    st = PartitionState(CFG)
+    feed(st, "a", 0, 0)
+    feed(st, "a", 0, 1)  # frame 0 again, already final (grace 0): late
+    assert st.new_events() == {"frames_late": 1}
+    assert st.new_events() == {}
