@@ -1,0 +1,81 @@
+"""Subcommands the LLM service plugs into `mochat` (entry points in pyproject.toml).
+
+    mochat serve llm --model DIR --port PORT --bootstrap-servers HOST:PORT --encoder HOST:PORT
+    mochat ask --server HOST:PORT --stream ID "QUESTION" [--json] [--session ID]
+
+Imports of torch, Kafka and gRPC happen inside the commands, so `mochat --help` stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register_serve(serve_sub: argparse._SubParsersAction) -> None:
+    p = serve_sub.add_parser(
+        "llm", help="answer questions about motion streams over gRPC",
+        description="Serve a MoChat checkpoint on HOST:PORT, reading motion features from "
+                    "Kafka. Every flag has a MOCHAT_LLM_<NAME> variable.")
+    p.add_argument("--model", help="MoChat checkpoint directory "
+                   "(default models/mochat-smollm2-synth)")
+    p.add_argument("--port", type=int, help="gRPC port on 127.0.0.1 (0 = any free port)")
+    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers HOST:PORT[,...]")
+    p.add_argument("--features-topic", help="topic of MotionFeatures (mocap.features)")
+    p.add_argument("--start-from", choices=("retention", "earliest", "latest"))
+    p.add_argument("--no-kafka", dest="consume", action="store_false", default=None,
+                   help="read no features (uploaded sequences only)")
+    p.add_argument("--encoder", help="encoder service HOST:PORT for uploaded sequences")
+    p.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port)")
+    p.add_argument("--max-batch", type=int, help="questions per batched decode")
+    p.add_argument("--no-batching", dest="batching", action="store_false", default=None,
+                   help="answer every question alone")
+    p.add_argument("--max-queue", type=int, help="queued questions before RESOURCE_EXHAUSTED")
+    p.add_argument("--max-new-tokens", type=int, help="default generation limit")
+    p.add_argument("--torch-threads", type=int)
+    p.add_argument("--shutdown-grace-s", type=float)
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=run_serve)
+
+
+def settings_from_args(args: argparse.Namespace):  # -> LlmSettings (imported lazily)
+    from pydantic import ValidationError
+
+    from llm_service.settings import LlmSettings
+    from mochat.errors import ConfigError
+
+    fields = set(LlmSettings.model_fields)
+    overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    if getattr(args, "bootstrap_servers", None):
+        overrides["kafka"] = {"bootstrap_servers": args.bootstrap_servers,
+                              "client_id": "mochat-llm"}
+    try:
+        return LlmSettings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(f"invalid settings: {err}") from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from llm_service.log import configure_logging
+    from llm_service.server import serve
+
+    settings = settings_from_args(args)
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def register_ask(sub: argparse._SubParsersAction) -> None:
+    from llm_service.client import add_arguments
+
+    p = sub.add_parser("ask", help="ask the LLM service about a stream, session or upload")
+    add_arguments(p)
+    p.set_defaults(func=_run_ask)
+
+
+def _run_ask(args: argparse.Namespace) -> int:
+    from llm_service.client import run
+
+    return run(args)

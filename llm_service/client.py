@@ -1,0 +1,151 @@
+"""`mochat ask`: the terminal client of the LLM service (grpc and protos only, no torch).
+
+    mochat ask --server 127.0.0.1:50052 --stream player-7 "what did the player just do?"
+    mochat ask --stream player-7 --new-session "when did the jump start?"   # prints session
+    mochat ask --session SESSION "and which leg did it start from?"
+    mochat ask --upload walk.npy --fps 20 --frames 0:99 "describe the motion" --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import grpc
+
+from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("question", help="the question, e.g. \"when did the jump start?\"")
+    p.add_argument("--server", default="127.0.0.1:50052", help="LLM service HOST:PORT")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--stream", help="ask about this live stream")
+    target.add_argument("--session", help="ask within this session (keeps history)")
+    target.add_argument("--upload", help="a motion file (.npy (T, J, 3) or .bvh) to upload "
+                        "and ask about (opens a session)")
+    p.add_argument("--new-session", action="store_true",
+                   help="with --stream: open a session first and print its id")
+    p.add_argument("--layout", default="smpl22", help="layout of an uploaded .npy")
+    p.add_argument("--fps", type=float, default=None, help="frame rate of an uploaded .npy")
+    selector = p.add_mutually_exclusive_group()
+    selector.add_argument("--frames", help="FIRST:LAST absolute frames to ask about")
+    selector.add_argument("--times", help="START_US:END_US capture times to ask about")
+    p.add_argument("--priority", choices=("live", "batch"), default="live")
+    p.add_argument("--max-new-tokens", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
+    p.add_argument("--tokens", action="store_true", help="print text as it is generated")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _pair(text: str, flag: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise SystemExit(f"mochat ask: error: {flag} expects A:B, got {text!r}") from None
+    return a, b
+
+
+def _upload(args: argparse.Namespace) -> llm_pb2.UploadedSequence:
+    from mochat.skeleton import get_layout, load_motion
+    from protos.convert import array_to_proto
+
+    layout = get_layout(args.layout)
+    joints, fps = load_motion(args.upload, layout)
+    seq = llm_pb2.UploadedSequence(layout=layout.name, fps=args.fps or fps)
+    array_to_proto(joints, seq.joints)  # (T, J, 3)
+    return seq
+
+
+def build_request(args: argparse.Namespace, session_id: str | None) -> llm_pb2.AskRequest:
+    request = llm_pb2.AskRequest(question=args.question, max_new_tokens=args.max_new_tokens,
+                                 priority=llm_pb2.PRIORITY_BATCH if args.priority == "batch"
+                                 else llm_pb2.PRIORITY_LIVE)
+    if session_id:
+        request.session_id = session_id
+    else:
+        request.stream_id = args.stream
+    if args.frames:
+        request.frames.first_frame, request.frames.last_frame = _pair(args.frames, "--frames")
+    if args.times:
+        request.times.start_time_us, request.times.end_time_us = _pair(args.times, "--times")
+    return request
+
+
+def answer_dict(answer: llm_pb2.Answer) -> dict[str, Any]:
+    """Answer -> plain JSON (int64 stay numbers, unlike MessageToDict)."""
+    w, lat = answer.window, answer.latency
+    return {
+        "session_id": answer.session_id, "turn": answer.turn, "text": answer.text,
+        "spans": [{"first_frame": s.first_frame, "last_frame": s.last_frame,
+                   "first_capture_time_us": s.first_capture_time_us,
+                   "last_capture_time_us": s.last_capture_time_us} for s in answer.spans],
+        "window": {"stream_id": w.stream_id, "window_ids": list(w.window_ids),
+                   "first_frame": w.first_frame, "last_frame": w.last_frame,
+                   "fps": round(w.fps, 3), "first_capture_time_us": w.first_capture_time_us,
+                   "last_capture_time_us": w.last_capture_time_us},
+        "latency": {"queue_wait_ms": round(lat.queue_wait_ms, 2),
+                    "time_to_first_token_ms": round(lat.time_to_first_token_ms, 2),
+                    "total_ms": round(lat.total_ms, 2), "generated_tokens": lat.generated_tokens,
+                    "tokens_per_s": round(lat.tokens_per_s, 2), "batch_size": lat.batch_size},
+    }
+
+
+def _show(answer: llm_pb2.Answer, streamed: bool) -> None:
+    out = sys.stdout
+    if not streamed:
+        out.write(f"{answer.text}\n")
+    for span in answer.spans:
+        out.write(f"  span: frames {span.first_frame}-{span.last_frame}"
+                  + (f" (capture {span.first_capture_time_us}-{span.last_capture_time_us} us)"
+                     if span.first_capture_time_us else "") + "\n")
+    w, lat = answer.window, answer.latency
+    out.write(f"  window: {w.stream_id} frames {w.first_frame}-{w.last_frame}; "
+              f"{lat.total_ms:.0f} ms (first token {lat.time_to_first_token_ms:.0f} ms, "
+              f"{lat.generated_tokens} tokens, batch of {lat.batch_size})\n")
+
+
+def _ask(stub: llm_pb2_grpc.LlmServiceStub, request: llm_pb2.AskRequest,
+         args: argparse.Namespace) -> llm_pb2.Answer:
+    if not args.tokens:
+        return stub.Ask(request, timeout=args.timeout)
+    answer = None
+    for chunk in stub.AskStream(request, timeout=args.timeout):
+        if chunk.WhichOneof("chunk") == "text_delta" and not args.json:
+            sys.stdout.write(chunk.text_delta)
+            sys.stdout.flush()
+        elif chunk.WhichOneof("chunk") == "answer":
+            answer = chunk.answer
+    if not args.json:
+        sys.stdout.write("\n")
+    if answer is None:
+        raise RuntimeError("the stream ended without an answer")
+    return answer
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.new_session and not args.stream:
+        sys.stderr.write("mochat ask: error: --new-session goes with --stream\n")
+        return 2
+    with grpc.insecure_channel(args.server) as channel:
+        stub = llm_pb2_grpc.LlmServiceStub(channel)
+        try:
+            session_id = args.session
+            if args.upload or args.new_session:
+                source = {"sequence": _upload(args)} if args.upload else {"stream_id": args.stream}
+                session = stub.CreateSession(llm_pb2.CreateSessionRequest(**source),
+                                             timeout=args.timeout)
+                session_id = session.session_id
+                if not args.json:
+                    sys.stdout.write(f"session {session_id} ({session.stream_id})\n")
+            answer = _ask(stub, build_request(args, session_id), args)
+        except grpc.RpcError as err:
+            sys.stderr.write(f"mochat ask: error: {err.code().name}: {err.details()}\n")
+            return 1
+    if args.json:
+        sys.stdout.write(json.dumps(answer_dict(answer)) + "\n")
+    else:
+        _show(answer, streamed=args.tokens)
+    return 0

@@ -1,0 +1,118 @@
+"""The model worker: batches from the question queue -> one `answer_batch` each.
+
+The model runs in a single dedicated thread, so the event loop keeps serving RPCs, reading
+Kafka and streaming tokens while a batch decodes. Generated pieces cross back to the loop
+with `call_soon_threadsafe` (in order, before the batch's completion). A question whose
+deadline passed during generation is dropped, not answered late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from llm_service.answers import Timing
+from llm_service.errors import DeadlineExpiredError
+from llm_service.metrics import LlmMetrics
+from llm_service.queue import Job, QuestionQueue
+
+log = structlog.get_logger("llm_service")
+
+
+@dataclass(frozen=True)
+class Result:
+    answer: Any  # mochat.pipeline.ChatAnswer
+    timing: Timing
+
+
+class Engine:
+    def __init__(self, pipeline: Any, queue: QuestionQueue, metrics: LlmMetrics, *,
+                 max_batch: int, batch_delay_s: float) -> None:
+        self.pipeline = pipeline  # MoChatPipeline, or anything with its answer_batch
+        self.queue = queue
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.batch_delay_s = batch_delay_s
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="mochat-model")
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="llm-engine")
+
+    async def stop(self) -> None:
+        """Cancel the worker (the running batch, if any, finishes in its thread)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+
+    async def _run(self) -> None:
+        while True:
+            jobs = await self.queue.take_batch(self.max_batch, self.batch_delay_s)
+            self.metrics.queue_depth.set(len(self.queue))
+            try:
+                await self._answer(jobs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - the worker survives a failed batch
+                log.error("batch_failed", exc_info=err, batch_size=len(jobs))
+                for job in jobs:
+                    job.fail(err)
+
+    def _generate(self, items: list[tuple[Any, str]], max_new_tokens: int,
+                  on_token: Any) -> list[Any]:
+        """In the model thread. The generation limit is the pipeline's attribute; only this
+        thread touches it."""
+        self.pipeline.max_new_tokens = max_new_tokens
+        return list(self.pipeline.answer_batch(items, on_token=on_token))
+
+    async def _answer(self, jobs: list[Job]) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        for job in jobs:
+            job.started_s, job.batch_size = started, len(jobs)
+            self.metrics.queue_wait.observe(started - job.enqueued_s)
+        self.metrics.batch_size.observe(len(jobs))
+        self.batches += 1
+
+        def on_token(index: int, piece: str) -> None:  # model thread
+            loop.call_soon_threadsafe(jobs[index].token, piece)
+
+        items = [(job.conversation, job.question) for job in jobs]
+        answers = await loop.run_in_executor(self._executor, self._generate, items,
+                                             jobs[0].max_new_tokens, on_token)
+        done = time.monotonic()
+        for job, answer in zip(jobs, answers, strict=True):
+            self._deliver(job, answer, done)
+
+    def _deliver(self, job: Job, answer: Any, done_s: float) -> None:
+        if job.abandoned:
+            self.metrics.questions.labels("abandoned").inc()
+            log.info("question_abandoned", **job.context)
+            return
+        if job.expired(done_s):
+            self.metrics.questions.labels("late").inc()
+            log.warning("question_late", late_ms=round(1000 * (done_s - job.deadline_s), 1),
+                        **job.context)  # type: ignore[operator]
+            job.fail(DeadlineExpiredError("the deadline passed while the answer was generated"))
+            return
+        first = job.first_token_s or done_s
+        timing = Timing(job.arrived_s, job.started_s, first, done_s, job.batch_size)
+        m = self.metrics
+        m.questions.labels("answered").inc()
+        m.first_token.observe(first - job.arrived_s)
+        m.answer_latency.observe(done_s - job.arrived_s)
+        m.tokens.inc(answer.num_tokens)
+        m.tokens_per_s.observe(answer.num_tokens / max(done_s - job.started_s, 1e-9))
+        log.info("answered", batch_size=job.batch_size, tokens=answer.num_tokens,
+                 queue_wait_ms=round(1000 * (job.started_s - job.enqueued_s), 1),
+                 total_ms=round(1000 * (done_s - job.arrived_s), 1), **job.context)
+        job.future.set_result(Result(answer, timing))

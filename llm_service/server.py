@@ -1,0 +1,183 @@
+"""The LLM server: gRPC (LlmService, health, reflection), Kafka features, queue, shutdown.
+
+Startup binds the port first with health NOT_SERVING, loads the checkpoint, starts the
+features consumer and the model worker, then reports SERVING. SIGTERM flips health to
+NOT_SERVING, refuses new calls and gives in-flight questions `shutdown_grace_s` to be
+answered before the queue, the consumer and the model are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from llm_service.consumer import FeatureConsumer
+from llm_service.engine import Engine
+from llm_service.errors import NotServingError
+from llm_service.metrics import LlmMetrics
+from llm_service.queue import Job, QuestionQueue
+from llm_service.servicer import LlmServicer, Runtime
+from llm_service.sessions import SessionStore
+from llm_service.settings import LlmSettings
+from llm_service.store import FeatureStore
+from llm_service.uploads import UploadEncoder
+from llm_service.validation import AskLimits
+from mochat.errors import ConfigError
+from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
+
+log = structlog.get_logger("llm_service")
+SERVICE_NAME = llm_pb2.DESCRIPTOR.services_by_name["LlmService"].full_name
+_REAP_INTERVAL_S = 5.0
+
+
+def load_pipeline(settings: LlmSettings) -> Any:
+    """The MoChatPipeline of settings.model (in a worker thread: it takes seconds)."""
+    import torch
+
+    from mochat.pipeline import MoChatPipeline
+
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    if not (settings.model / "mochat_config.json").is_file():
+        raise ConfigError(f"{settings.model}: not a MoChat checkpoint (no mochat_config.json); "
+                          "pass --model DIR")
+    return MoChatPipeline.from_pretrained(settings.model,
+                                          max_new_tokens=settings.max_new_tokens)
+
+
+class LlmServer:
+    def __init__(self, settings: LlmSettings, *, pipeline: Any = None,
+                 metrics: LlmMetrics | None = None) -> None:
+        self.settings = settings
+        self.pipeline = pipeline  # loaded in start() unless given (tests, bench)
+        self.metrics = metrics or LlmMetrics()
+        self.servicer = LlmServicer(self.metrics)
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self.metrics_port: int | None = None
+        self.runtime: Runtime | None = None
+        self.engine: Engine | None = None
+        self.consumer: FeatureConsumer | None = None
+        self._metrics_http: Any = None
+        self._reaper: asyncio.Task[None] | None = None
+        limit = settings.max_upload_bytes + 64 * 1024
+        self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit)])
+
+    async def start(self) -> int:
+        """Bind, load the model, start consuming and answering, report SERVING."""
+        s = self.settings
+        llm_pb2_grpc.add_LlmServiceServicer_to_server(self.servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
+        address = f"{s.host}:{s.port}"
+        try:
+            self.port = self._server.add_insecure_port(address)
+        except RuntimeError as err:
+            raise ConfigError(f"cannot bind {address}: {err}") from None
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._server.start()
+        try:
+            await self._start_runtime()
+        except BaseException:
+            await self.stop(grace_s=0)
+            raise
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", host=s.host, port=self.port, metrics_port=self.metrics_port,
+                 model=str(s.model), batching=s.batching, max_batch=self.engine.max_batch,
+                 max_queue=s.max_queue, consume=s.consume, features_topic=s.features_topic,
+                 encoder=s.encoder)
+        return self.port
+
+    async def _start_runtime(self) -> None:
+        s = self.settings
+        if self.pipeline is None:
+            log.info("loading", model=str(s.model), port=self.port)
+            self.pipeline = await asyncio.to_thread(load_pipeline, s)
+        model = self.pipeline.model
+        encoder = model.encoder
+        store = FeatureStore(max_age_s=s.store_max_age_s, max_bytes=s.store_max_bytes,
+                             feature_dim=encoder.feature_dim)
+        uploads = UploadEncoder(s.encoder, self.pipeline, feature_dim=encoder.feature_dim,
+                                layout=encoder.layout, timeout_s=s.encoder_timeout_s)
+        queue = QuestionQueue(s.max_queue, max_wait_s=s.max_queue_wait_s, on_drop=self._dropped)
+        self.runtime = Runtime(
+            store=store, queue=queue, uploads=uploads, layout=encoder.layout,
+            sessions=SessionStore(max_sessions=s.max_sessions,
+                                  idle_timeout_s=s.session_idle_timeout_s,
+                                  default_max_turns=s.max_turns,
+                                  max_turns_limit=s.max_turns_limit),
+            limits=AskLimits(s.max_question_chars, s.max_new_tokens, s.max_new_tokens_limit),
+            max_frames=min(model.config.max_frames, encoder.config.max_frames),
+            max_upload_bytes=s.max_upload_bytes)
+        await uploads.check()
+        self.engine = Engine(self.pipeline, queue, self.metrics,
+                             max_batch=s.max_batch if s.batching else 1,
+                             batch_delay_s=s.batch_delay_ms / 1000.0)
+        self.engine.start()
+        if s.consume:
+            self.consumer = FeatureConsumer(s, store, self.metrics)
+            await self.consumer.start()
+        self._reaper = asyncio.create_task(self._reap_sessions(), name="llm-reaper")
+        if s.metrics_port is not None:
+            self._metrics_http, self.metrics_port = self.metrics.serve_http(s.metrics_port,
+                                                                            s.host)
+        self.servicer.runtime = self.runtime
+
+    def _dropped(self, job: Job, reason: str) -> None:
+        self.metrics.questions.labels(reason).inc()
+        log.info("question_dropped", reason=reason, **job.context)
+
+    async def _reap_sessions(self) -> None:
+        while True:
+            await asyncio.sleep(_REAP_INTERVAL_S)
+            if self.runtime is not None:
+                ended = self.runtime.sessions.reap()
+                self.metrics.sessions.set(len(self.runtime.sessions))
+                if ended:
+                    log.info("sessions_expired", count=ended)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Refuse new calls, let in-flight questions finish (up to the grace), release all."""
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        log.info("stopping", grace_s=grace)
+        await self.health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        self.servicer.runtime = None
+        if self.runtime is not None:
+            self.runtime.queue.close(NotServingError("the server is shutting down"))
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        if self.engine is not None:
+            await self.engine.stop()
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.runtime is not None:
+            await self.runtime.uploads.close()
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http = None
+        log.info("stopped")
+
+
+async def serve(settings: LlmSettings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    server = LlmServer(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    await stop.wait()
+    await server.stop()

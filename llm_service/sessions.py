@@ -1,0 +1,94 @@
+"""Multi-turn sessions: bound to a live stream or to an uploaded sequence, with history.
+
+A session keeps its last `max_turns` (question, answer) pairs in the model's own words and
+ends after `idle_timeout_s` without a question. Questions of one session are answered one at
+a time (its lock), so a follow-up always sees the turn before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from llm_service.errors import InvalidRequestError, NotFoundError, QueueFullError
+from llm_service.store import MotionView
+
+
+@dataclass(eq=False)
+class Session:
+    session_id: str
+    stream_id: str
+    max_turns: int
+    created_us: int
+    last_used_s: float  # monotonic
+    uploaded: MotionView | None = None
+    history: list[tuple[str, str]] = field(default_factory=list)
+    turns: int = 0  # answered so far (history may hold fewer)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def record(self, question: str, answer: str) -> int:
+        """Append a turn (dropping the oldest beyond max_turns); returns its 0-based index."""
+        self.history.append((question, answer))
+        del self.history[:-self.max_turns]
+        self.turns += 1
+        return self.turns - 1
+
+
+class SessionStore:
+    def __init__(self, *, max_sessions: int, idle_timeout_s: float, default_max_turns: int,
+                 max_turns_limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_sessions = max_sessions
+        self.idle_timeout_s = idle_timeout_s
+        self.default_max_turns = default_max_turns
+        self.max_turns_limit = max_turns_limit
+        self._clock = clock
+        self._sessions: dict[str, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def create(self, stream_id: str, *, max_turns: int = 0,
+               uploaded: MotionView | None = None) -> Session:
+        if max_turns > self.max_turns_limit:
+            raise InvalidRequestError(f"max_turns {max_turns} is over the limit of "
+                                      f"{self.max_turns_limit}")
+        self.reap()
+        if len(self._sessions) >= self.max_sessions:
+            raise QueueFullError(f"{len(self._sessions)} sessions are open, the limit; end "
+                                 "one or retry later")
+        session = Session(session_id=uuid.uuid4().hex, stream_id=stream_id,
+                          max_turns=max_turns or self.default_max_turns,
+                          created_us=time.time_ns() // 1000, last_used_s=self._clock(),
+                          uploaded=uploaded)
+        self._sessions[session.session_id] = session
+        return session
+
+    def get(self, session_id: str) -> Session:
+        """The session, touched; NotFoundError when unknown or idle too long."""
+        session = self._sessions.get(session_id)
+        now = self._clock()
+        if session is not None and now - session.last_used_s > self.idle_timeout_s:
+            del self._sessions[session_id]
+            raise NotFoundError(f"session {session_id!r} expired after "
+                                f"{self.idle_timeout_s:g} s without a question")
+        if session is None:
+            raise NotFoundError(f"unknown session {session_id!r}")
+        session.last_used_s = now
+        return session
+
+    def end(self, session_id: str) -> Session:
+        session = self.get(session_id)
+        del self._sessions[session_id]
+        return session
+
+    def reap(self) -> int:
+        """End every idle session; returns how many ended."""
+        now = self._clock()
+        idle = [k for k, s in self._sessions.items()
+                if now - s.last_used_s > self.idle_timeout_s and not s.lock.locked()]
+        for key in idle:
+            del self._sessions[key]
+        return len(idle)

@@ -1,0 +1,72 @@
+"""Settings of the LLM service: environment variables MOCHAT_LLM_*, CLI flags win.
+
+Nested Kafka connection settings use a double underscore, e.g.
+MOCHAT_LLM_KAFKA__BOOTSTRAP_SERVERS=broker:9092, MOCHAT_LLM_KAFKA__SASL_USERNAME=...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.kafka import KafkaConnection
+
+# mochat.pipeline.DEFAULT_MODEL_DIR, without importing torch to read a default.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mochat-smollm2-synth"
+
+
+class LlmSettings(BaseSettings):
+    """Every knob of `mochat serve llm`; e.g. MOCHAT_LLM_MAX_BATCH=8."""
+
+    model_config = SettingsConfigDict(env_prefix="MOCHAT_LLM_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    model: Path = Field(DEFAULT_MODEL_DIR, description="MoChat checkpoint directory")
+    torch_threads: int = Field(0, ge=0, description="torch intra-op threads (0 = default)")
+
+    host: str = "127.0.0.1"
+    port: int = Field(50052, ge=0, le=65535, description="0 picks a free port")
+    metrics_port: int | None = Field(None, ge=0, le=65535,
+                                     description="Prometheus /metrics port; unset = off")
+
+    # -- features from Kafka --------------------------------------------------------------
+    consume: bool = Field(True, description="read features_topic (off: uploads only)")
+    kafka: KafkaConnection = Field(
+        default_factory=lambda: KafkaConnection(client_id="mochat-llm"))
+    features_topic: str = "mocap.features"
+    start_from: Literal["retention", "earliest", "latest"] = Field(
+        "retention", description="where reading starts: records younger than the retention "
+                                 "(warms the store after a restart), everything, or new only")
+    store_max_age_s: float = Field(300.0, gt=0, description="windows older than this go")
+    store_max_bytes: int = Field(256 * 1024 * 1024, ge=1024,
+                                 description="feature bytes kept over all streams")
+
+    # -- uploads --------------------------------------------------------------------------
+    encoder: str | None = Field(None, description="encoder service HOST:PORT for uploaded "
+                                "sequences; unset = the checkpoint's encoder in-process")
+    encoder_timeout_s: float = Field(10.0, gt=0)
+    max_upload_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+
+    # -- questions --------------------------------------------------------------------------
+    max_queue: int = Field(64, ge=1, description="queued questions before RESOURCE_EXHAUSTED")
+    batching: bool = Field(True, description="answer queued questions together")
+    max_batch: int = Field(8, ge=1, description="questions per batched decode")
+    batch_delay_ms: float = Field(2.0, ge=0, description="wait to fill a batch")
+    max_queue_wait_s: float = Field(30.0, gt=0, description="questions without a client "
+                                    "deadline are dropped after waiting this long")
+    max_new_tokens: int = Field(48, ge=1, description="default generation limit")
+    max_new_tokens_limit: int = Field(256, ge=1, description="largest a client may ask for")
+    max_question_chars: int = Field(1000, ge=1)
+
+    # -- sessions --------------------------------------------------------------------------
+    max_sessions: int = Field(1000, ge=1)
+    session_idle_timeout_s: float = Field(600.0, gt=0)
+    max_turns: int = Field(8, ge=1, description="turns of history kept by default")
+    max_turns_limit: int = Field(32, ge=1, description="largest history a client may ask for")
+
+    shutdown_grace_s: float = Field(10.0, ge=0.0, description="time in-flight questions get "
+                                    "on SIGTERM")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -1,0 +1,143 @@
+"""LLM-service fixtures: a tiny random MoChat checkpoint, a gated pipeline, loopback servers.
+
+The checkpoint is a 2-layer, 32-wide Llama with SmolLM2's tokenizer and a tiny JGSE encoder:
+the real code path (chat template, splice, batched greedy decode, regression head), fast.
+Its words are random; tests check what the service does with them, not what they say.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+
+from llm_service.server import LlmServer
+from llm_service.settings import LlmSettings
+from llm_service.store import MotionView, StoredWindow, capture_times
+from protos.mochat.v1 import llm_pb2_grpc
+
+T0_US = 1_700_000_000_000_000  # capture time of frame 0 of the test streams
+FPS = 20.0
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from mochat.models import build_encoder, encoder_tiny
+    from mochat.models.llm import load_llm, smollm2_dir
+    from mochat.models.mochat import MoChat, MoChatConfig
+    from mochat.skeleton import SMPL22
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=1024, tie_word_embeddings=True,
+                         initializer_range=0.5)  # at 0.02 it only ever says "\n"
+    llm_dir = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(llm_dir)
+    tokenizer.save_pretrained(llm_dir)
+    llm, tok = load_llm(str(llm_dir))
+    encoder = build_encoder("jgse", encoder_tiny(), SMPL22)
+    model = MoChat(MoChatConfig(llm=str(llm_dir), regression_head=True), encoder, llm, tok)
+    return model.save_pretrained(tmp_path_factory.mktemp("tiny-mochat"))
+
+
+@pytest.fixture(scope="session")
+def pipeline(tiny_checkpoint: Path) -> Any:
+    from mochat.pipeline import MoChatPipeline
+
+    return MoChatPipeline.from_pretrained(tiny_checkpoint, max_new_tokens=6)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One item of one answer_batch call, as the model saw it."""
+
+    question: str
+    history: tuple[tuple[str, str], ...]
+    num_frames: int
+    batch_size: int
+
+
+class GatedPipeline:
+    """The real pipeline behind a gate the test can close, recording what it was asked, so
+    queue states (full, waiting past a deadline, priorities) are deterministic."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model = inner.model
+        self.gate, self.entered = threading.Event(), threading.Event()
+        self.gate.set()
+        self.calls: list[Call] = []
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.inner.max_new_tokens
+
+    @max_new_tokens.setter
+    def max_new_tokens(self, value: int) -> None:
+        self.inner.max_new_tokens = value
+
+    def features(self, joints: np.ndarray, layout: Any) -> Any:
+        return self.inner.features(joints, layout)
+
+    def answer_batch(self, items: list[tuple[Any, str]], *, on_token: Any = None) -> list[Any]:
+        self.entered.set()
+        assert self.gate.wait(timeout=60), "test left the gate closed"
+        self.calls.extend(Call(q, tuple(c.turns), c.features.shape[0], len(items))
+                          for c, q in items)
+        return self.inner.answer_batch(items, on_token=on_token)
+
+    def questions(self) -> list[str]:
+        return [c.question for c in self.calls]
+
+
+@pytest.fixture
+def gated(pipeline: Any) -> GatedPipeline:
+    return GatedPipeline(pipeline)
+
+
+def stored_window(stream_id: str, first_frame: int, frames: int, dim: int, *,
+                  produced_ms: int | None = None, seed: int = 0) -> StoredWindow:
+    """A window of random (T, D) features with capture times at FPS from T0_US."""
+    import time
+
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(frames, dim)).astype(np.float32)
+    first_us = T0_US + round(first_frame * 1e6 / FPS)
+    last_us = T0_US + round((first_frame + frames - 1) * 1e6 / FPS)
+    view = MotionView(stream_id, (f"{stream_id}:{first_frame}",), first_frame, FPS, features,
+                      capture_times(first_us, last_us, frames))
+    return StoredWindow(view, int(time.time() * 1000) if produced_ms is None else produced_ms)
+
+
+def random_joints(frames: int, seed: int = 0) -> np.ndarray:
+    """(T, 22, 3) positions in metres with no zero-length bone (normalize needs a scale)."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.0, 0.3, size=(frames, 22, 3)).astype(np.float32)
+
+
+@asynccontextmanager
+async def running_server(pipeline: Any, checkpoint: Path, **overrides: Any
+                         ) -> AsyncIterator[tuple[LlmServer, llm_pb2_grpc.LlmServiceStub]]:
+    """A real server on an ephemeral loopback port (no Kafka unless asked) and a stub."""
+    settings = LlmSettings(**({"model": checkpoint, "port": 0, "consume": False,
+                               "log_level": "warning"} | overrides))
+    server = LlmServer(settings, pipeline=pipeline)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield server, llm_pb2_grpc.LlmServiceStub(channel)
+    finally:
+        await channel.close()
+        await server.stop(grace_s=1.0)
