@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 
 from llm_service.metrics import LlmMetrics
 from llm_service.settings import LlmSettings
-from llm_service.store import FeatureStore, MotionView, StoredWindow, capture_times
+from llm_service.store import AddOutcome, FeatureStore, MotionView, StoredWindow, capture_times
 from mochat.errors import DataFormatError
 from protos.convert import features_from_proto
 from protos.mochat.v1 import frames_pb2
@@ -132,5 +132,10 @@ class FeatureConsumer:
             return
         outcome = self.store.add(window)
         self.metrics.records.labels(outcome.value).inc()
+        if outcome in (AddOutcome.WRONG_DIM, AddOutcome.TOO_LARGE):
+            log.warning("features_refused", stream_id=window.view.stream_id,
+                        window_id=window.window_id, outcome=outcome.value,
+                        shape=list(window.view.features.shape), encoder=window.encoder)
+            return
         log.debug("features_read", stream_id=window.view.stream_id, window_id=window.window_id,
                   outcome=outcome.value)

@@ -208,3 +208,22 @@ async def test_health_and_reflection(gated: GatedPipeline, tiny_checkpoint: Path
     names = {s.name for s in reply.list_services_response.service}
     assert {"mochat.v1.LlmService", "grpc.health.v1.Health"} <= names
 
+
+
+async def test_shutdown_answers_in_flight_questions_and_refuses_new_ones(
+        gated: GatedPipeline, tiny_checkpoint: Path):
+    async with running_server(gated, tiny_checkpoint) as (server, stub):
+        _add(server, "s1", 0, 16)
+        gated.gate.clear()
+        in_flight = asyncio.ensure_future(stub.Ask(llm_pb2.AskRequest(stream_id="s1",
+                                                                      question="q0")))
+        await asyncio.to_thread(gated.entered.wait, 10)
+        stopping = asyncio.ensure_future(server.stop(grace_s=10))
+        await asyncio.sleep(0.2)  # stop() has begun: the server refuses new calls
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.Ask(llm_pb2.AskRequest(stream_id="s1", question="late"), timeout=5)
+        gated.gate.set()
+        answer = await in_flight
+        await stopping
+    assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+    assert answer.text is not None and gated.questions() == ["q0"]

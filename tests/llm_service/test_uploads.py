@@ -9,6 +9,9 @@ import pytest
 
 from encoder_service.server import EncoderServer
 from encoder_service.settings import EncoderSettings
+from llm_service.uploads import UploadEncoder
+from mochat.errors import ConfigError
+from mochat.skeleton import SMPL22
 from protos.convert import array_to_proto
 from protos.mochat.v1 import llm_pb2
 from tests.llm_service.conftest import T0_US, GatedPipeline, random_joints, running_server
@@ -65,6 +68,11 @@ async def test_uploads_go_through_the_encoder_service(gated: GatedPipeline,
             uploaded = server.runtime.sessions.get(session.session_id).uploaded
             answer = await stub.Ask(llm_pb2.AskRequest(session_id=session.session_id,
                                                        question="What does the person do?"))
+        # an encoder whose features the checkpoint cannot read is refused at startup
+        other = UploadEncoder(f"127.0.0.1:{port}", None, feature_dim=999, layout=SMPL22)
+        with pytest.raises(ConfigError, match="999-d"):
+            await other.check()
+        await other.close()
     finally:
         await encoder.stop(grace_s=0.5)
     assert encoder.metrics.registry.get_sample_value("mochat_encoder_windows_total") == 1

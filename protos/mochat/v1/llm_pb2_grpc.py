@@ -86,7 +86,8 @@ class LlmServiceServicer(object):
 
     def AskStream(self, request, context):
         """The same, streaming text deltas as they are generated; the last chunk carries the full
-        Answer (text, spans, window, latency).
+        Answer (text, spans, window, latency). Deltas already carry absolute frame numbers (a
+        word is sent once it is complete); the final Answer's text is authoritative.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
