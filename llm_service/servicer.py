@@ -67,6 +67,12 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, "internal error while answering; see the server log"
 
 
+def _ids(request: Any) -> dict[str, str]:
+    """The session_id / stream_id a request names (for logs)."""
+    return {name: value for name in ("session_id", "stream_id")
+            if (value := getattr(request, name, ""))}
+
+
 class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
     def __init__(self, metrics: LlmMetrics) -> None:
         self.metrics = metrics
@@ -78,16 +84,20 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         return self.runtime
 
     # -- boundary ------------------------------------------------------------------------
-    async def _call(self, method: str, context: grpc.aio.ServicerContext, work: Any) -> Any:
-        """Await `work`; any error becomes a status code (logged), counted by method."""
+    async def _call(self, method: str, request: Any, context: grpc.aio.ServicerContext,
+                    work: Any) -> Any:
+        """Await `work`; any error becomes a status code (logged), counted by method. The
+        request's session/stream ids are bound to every log line of the call."""
         started, code = time.perf_counter(), grpc.StatusCode.OK
         try:
-            return await work
+            with structlog.contextvars.bound_contextvars(**_ids(request)):
+                return await work
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED
             raise
         except Exception as err:  # noqa: BLE001 - every error becomes a status code
-            code, message = self._fail(method, err)
+            with structlog.contextvars.bound_contextvars(**_ids(request)):
+                code, message = self._fail(method, err)
         finally:
             self.metrics.requests.labels(method, code.name).inc()
             log.debug("rpc", method=method, code=code.name,
@@ -106,7 +116,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
     # -- sessions ------------------------------------------------------------------------
     async def CreateSession(self, request: llm_pb2.CreateSessionRequest,  # noqa: N802
                             context: grpc.aio.ServicerContext) -> llm_pb2.Session:
-        return await self._call("CreateSession", context, self._create(request))
+        return await self._call("CreateSession", request, context, self._create(request))
 
     async def _create(self, request: llm_pb2.CreateSessionRequest) -> llm_pb2.Session:
         rt = self._ready()
@@ -134,7 +144,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
 
     async def EndSession(self, request: llm_pb2.EndSessionRequest,  # noqa: N802
                          context: grpc.aio.ServicerContext) -> llm_pb2.EndSessionResponse:
-        return await self._call("EndSession", context, self._end(request))
+        return await self._call("EndSession", request, context, self._end(request))
 
     async def _end(self, request: llm_pb2.EndSessionRequest) -> llm_pb2.EndSessionResponse:
         rt = self._ready()
@@ -148,7 +158,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
     # -- questions -----------------------------------------------------------------------
     async def Ask(self, request: llm_pb2.AskRequest,  # noqa: N802 - gRPC name
                   context: grpc.aio.ServicerContext) -> llm_pb2.Answer:
-        return await self._call("Ask", context, self._ask(request, context, None))
+        return await self._call("Ask", request, context, self._ask(request, context, None))
 
     async def AskStream(self, request: llm_pb2.AskRequest,  # noqa: N802 - gRPC name
                         context: grpc.aio.ServicerContext) -> AsyncIterator[llm_pb2.AnswerChunk]:
@@ -158,7 +168,8 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
 
         async def run() -> None:
             try:
-                out.put_nowait(await self._ask(request, context, out))
+                with structlog.contextvars.bound_contextvars(**_ids(request)):
+                    out.put_nowait(await self._ask(request, context, out))
             except Exception as err:  # noqa: BLE001 - handed to the stream below
                 out.put_nowait(err)
 
@@ -174,7 +185,8 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
                 if isinstance(item, llm_pb2.Answer):
                     yield llm_pb2.AnswerChunk(answer=item)
                     return
-                code, message = self._fail("AskStream", item)
+                with structlog.contextvars.bound_contextvars(**_ids(request)):
+                    code, message = self._fail("AskStream", item)
                 await context.abort(code, message)
         except asyncio.CancelledError:
             code = grpc.StatusCode.CANCELLED

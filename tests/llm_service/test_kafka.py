@@ -77,7 +77,9 @@ async def test_a_stream_from_kafka_is_answered_in_absolute_frames(
     assert span.last_capture_time_us == T0_US + span.last_frame * 50_000
 
 
-def _wait_for_event(proc: subprocess.Popen[str], event: str, timeout_s: float = 90) -> dict:
+def _wait_for_event(proc: subprocess.Popen[str], event: str, timeout_s: float = 90,
+                    seen: list[dict] | None = None) -> dict:
+    """Read JSON log lines (kept in `seen`) until one has `event`."""
     deadline = time.monotonic() + timeout_s
     assert proc.stdout is not None
     while time.monotonic() < deadline:
@@ -85,6 +87,8 @@ def _wait_for_event(proc: subprocess.Popen[str], event: str, timeout_s: float = 
         if not line:
             raise AssertionError(f"process exited (rc={proc.poll()}) before {event!r}")
         record = json.loads(line)
+        if seen is not None:
+            seen.append(record)
         if record["event"] == event:
             return record
     raise AssertionError(f"no {event!r} log line within {timeout_s} s")
@@ -137,7 +141,8 @@ async def test_the_command_line_serves_and_asks(tiny_checkpoint: Path, kafka_boo
                              "--stream", "ghost", "Anything?"],
             cwd=REPO, capture_output=True, text=True, timeout=60)
         proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(_wait_for_event, proc, "stopped")
+        logs: list[dict] = []
+        await asyncio.to_thread(_wait_for_event, proc, "stopped", 60, logs)
         assert await asyncio.to_thread(proc.wait, 30) == 0
     finally:
         if proc.poll() is None:
@@ -146,3 +151,8 @@ async def test_the_command_line_serves_and_asks(tiny_checkpoint: Path, kafka_boo
     assert answer["window"]["window_ids"] == ["cli:40"]
     assert 40 <= answer["spans"][0]["first_frame"] <= answer["spans"][0]["last_frame"] <= 71
     assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+    # JSON logs carry the ids: the answer and the refusal name their stream
+    answered = [r for r in logs if r["event"] == "answered"]
+    refused = [r for r in logs if r["event"] == "refused"]
+    assert answered[-1]["stream_id"] == "cli" and answered[-1]["level"] == "info"
+    assert refused[-1]["stream_id"] == "ghost" and refused[-1]["code"] == "NOT_FOUND"

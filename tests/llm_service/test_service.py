@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -196,8 +197,12 @@ async def test_queued_questions_are_answered_in_one_batch(gated: GatedPipeline,
     assert server.metrics.value("mochat_llm_batch_questions_count") == 2
 
 
-async def test_health_and_reflection(gated: GatedPipeline, tiny_checkpoint: Path):
-    async with running_server(gated, tiny_checkpoint) as (server, _stub):
+async def test_health_reflection_and_metrics(gated: GatedPipeline, tiny_checkpoint: Path):
+    async with running_server(gated, tiny_checkpoint, metrics_port=0) as (server, stub):
+        _add(server, "s1", 0, 16)
+        await stub.Ask(llm_pb2.AskRequest(stream_id="s1", question="What happens?"))
+        url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+        text = await asyncio.to_thread(lambda: urllib.request.urlopen(url).read().decode())
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             health = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service="mochat.v1.LlmService"))
@@ -207,6 +212,12 @@ async def test_health_and_reflection(gated: GatedPipeline, tiny_checkpoint: Path
     assert health.status == health_pb2.HealthCheckResponse.SERVING
     names = {s.name for s in reply.list_services_response.service}
     assert {"mochat.v1.LlmService", "grpc.health.v1.Health"} <= names
+    # one question answered: one observation of wait, first token and tokens/s
+    for name in ("mochat_llm_queue_wait_seconds_count", "mochat_llm_answer_seconds_count",
+                 "mochat_llm_time_to_first_token_seconds_count",
+                 "mochat_llm_tokens_per_second_count"):
+        assert f"{name} 1.0" in text, name
+    assert "mochat_llm_queue_depth 0.0" in text
 
 
 
