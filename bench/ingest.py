@@ -285,7 +285,8 @@ def report(args: argparse.Namespace, levels: list[Level], bare_fps: float,
         "",
         f"`{' '.join(['.venv/bin/python', 'bench/ingest.py', *sys.argv[1:]])}` on "
         f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
-        f"Tansu broker, encoder service (JGSE `{args.size}`, random weights), ingest "
+        f"Tansu broker, encoder service (JGSE `{args.size}`, random weights, "
+        f"{args.encoder_threads or 'default'} ORT thread(s)), ingest "
         f"worker, replay producer and this script's two readers all on this machine "
         f"(window_frames={args.window_frames}, step_frames={args.step_frames}, "
         f"grace_frames={args.grace_frames}); {seconds:.0f} s in all.",
@@ -333,7 +334,8 @@ def run(args: argparse.Namespace) -> str:
         with open(enc_log, "wb") as log:
             encoder = subprocess.Popen(
                 [sys.executable, "-m", "encoder_service", "--model", str(model), "--port",
-                 str(port)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+                 str(port), "--intra-op-threads", str(args.encoder_threads)],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_line(enc_log, '"event": "serving"', encoder, 60)
             bench = Bench(args, workdir, broker.bootstrap_servers, f"127.0.0.1:{port}")
@@ -350,6 +352,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=12.0, help="live replay per level")
     p.add_argument("--size", default="tiny", help="JGSE size: tiny, small, paper")
     p.add_argument("--backlog-frames", type=int, default=60_000)
+    p.add_argument("--encoder-threads", type=int, default=1,
+                   help="ONNX Runtime intra-op threads of the encoder service (0 = ORT default)")
     p.add_argument("--window-frames", type=int, default=64)
     p.add_argument("--step-frames", type=int, default=16)
     p.add_argument("--grace-frames", type=int, default=4)

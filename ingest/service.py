@@ -8,6 +8,9 @@ Backpressure: above `max_inflight_windows` closed-but-unacknowledged windows, ev
 is paused, so memory stays bounded while the encoder is slow. Malformed frames go to the
 dead-letter topic with their original key and bytes and `reason`/`detail` headers.
 
+Idle streams are flushed on a clock that stops while consumption is paused, so backpressure
+never makes a live stream look quiet.
+
 Revoked partitions: in-flight windows get `revoke_drain_timeout_s` to finish, the safe offset
 is committed and the window state is dropped - not flushed, because a flushed partial window
 would carry the id of a window the new owner will build in full.
