@@ -1,0 +1,75 @@
+"""`mochat ask` against a real server, and `mochat serve llm` settings from env and flags."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llm_service.cli import settings_from_args
+from llm_service.client import add_arguments, run
+from tests.llm_service.conftest import (
+    GatedPipeline,
+    random_joints,
+    running_server,
+    stored_window,
+)
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def _last_json(out: str) -> dict:
+    """The client's JSON line (the in-process server's unconfigured logs share stdout)."""
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_ask_opens_a_session_and_follows_up(gated: GatedPipeline, tiny_checkpoint: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  tmp_path: Path):
+    async with running_server(gated, tiny_checkpoint) as (server, _stub):
+        dim = server.pipeline.model.encoder.feature_dim
+        server.runtime.store.add(stored_window("cam", 300, 40, dim))
+        address = f"127.0.0.1:{server.port}"
+        rc = await asyncio.to_thread(run, _args("When does he jump?", "--server", address,
+                                                "--stream", "cam", "--new-session", "--json"))
+        first = _last_json(capsys.readouterr().out)
+        rc2 = await asyncio.to_thread(run, _args("And then?", "--server", address, "--session",
+                                                 first["session_id"], "--tokens"))
+        streamed = capsys.readouterr().out
+        np.save(tmp_path / "m.npy", random_joints(30))
+        rc3 = await asyncio.to_thread(run, _args("When does it start?", "--server", address,
+                                                 "--upload", str(tmp_path / "m.npy"),
+                                                 "--frames", "5:20", "--json"))
+        uploaded = _last_json(capsys.readouterr().out)
+    assert (rc, rc2, rc3) == (0, 0, 0)
+    assert first["turn"] == 0 and 300 <= first["spans"][0]["first_frame"] <= 339
+    assert "window: cam frames 300-339" in streamed  # turn 1 of the same session
+    assert [q for q, _ in gated.calls[1].history] == ["When does he jump?"]
+    assert (uploaded["window"]["first_frame"], uploaded["window"]["last_frame"]) == (5, 20)
+
+
+def test_flags_override_environment_settings(monkeypatch: pytest.MonkeyPatch):
+    from llm_service.cli import register_serve
+
+    monkeypatch.setenv("MOCHAT_LLM_MAX_BATCH", "3")
+    monkeypatch.setenv("MOCHAT_LLM_MAX_QUEUE", "7")
+    monkeypatch.setenv("MOCHAT_LLM_KAFKA__BOOTSTRAP_SERVERS", "10.0.0.1:9092")
+    parser = argparse.ArgumentParser()
+    register_serve(parser.add_subparsers())
+    args = parser.parse_args(["llm", "--max-queue", "9", "--encoder", "127.0.0.1:5"])
+    settings = settings_from_args(args)
+    # env gives max_batch and the broker, the flag wins for max_queue
+    assert (settings.max_batch, settings.max_queue) == (3, 9)
+    assert settings.kafka.bootstrap_servers == "10.0.0.1:9092"
+    assert settings.encoder == "127.0.0.1:5"
+    args = parser.parse_args(["llm", "--bootstrap-servers", "127.0.0.1:1234"])
+    assert settings_from_args(args).kafka.bootstrap_servers == "127.0.0.1:1234"
