@@ -98,10 +98,10 @@ class Engine:
             self.metrics.questions.labels("abandoned").inc()
             log.info("question_abandoned", **job.context)
             return
-        if job.expired(done_s):
+        if job.deadline_s is not None and job.expired(done_s):
             self.metrics.questions.labels("late").inc()
             log.warning("question_late", late_ms=round(1000 * (done_s - job.deadline_s), 1),
-                        **job.context)  # type: ignore[operator]
+                        **job.context)
             job.fail(DeadlineExpiredError("the deadline passed while the answer was generated"))
             return
         first = job.first_token_s or done_s

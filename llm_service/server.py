@@ -93,7 +93,8 @@ class LlmServer:
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", host=s.host, port=self.port, metrics_port=self.metrics_port,
-                 model=str(s.model), batching=s.batching, max_batch=self.engine.max_batch,
+                 model=str(s.model), batching=s.batching,
+                 max_batch=s.max_batch if s.batching else 1,
                  max_queue=s.max_queue, consume=s.consume, features_topic=s.features_topic,
                  encoder=s.encoder)
         return self.port
