@@ -4,8 +4,9 @@
 
 Model: the reference checkpoint `models/mochat-smollm2-synth` when it exists (or --model),
 else an *untrained* MoChat around SmolLM2-135M-Instruct (`load_llm("smollm2")`) with a
-random tiny JGSE encoder - the same shapes and code path, but its answers are not about the
-motion and tend to run to the token limit. The report says which one ran.
+random tiny JGSE encoder and the reference recipe's pooling (`--pool-frames 4`: 200 frames
+-> 50 motion tokens) - the same shapes and code path, but its answers are not about the
+motion. The report says which one ran.
 
 Windows: 10 s (200 frames at 20 fps) of synthetic motions (`mochat.synth`), encoded by the
 model's encoder and put straight into the server's feature store (Kafka is not what is
@@ -44,7 +45,7 @@ CAPTION = ["Describe the motion of the person.", "What does the person do?"]
 GROUNDING = ["When does the person jump?", "From which frame does the person raise the arm?"]
 
 
-def load_pipeline(model: Path, max_new_tokens: int) -> tuple[Any, str]:
+def load_pipeline(model: Path, max_new_tokens: int, pool_frames: int) -> tuple[Any, str]:
     import torch
 
     from mochat.pipeline import MoChatPipeline
@@ -60,9 +61,11 @@ def load_pipeline(model: Path, max_new_tokens: int) -> tuple[Any, str]:
     torch.manual_seed(0)
     llm, tokenizer = load_llm("smollm2")
     encoder = build_encoder("jgse", encoder_tiny(), SMPL22)
-    mochat = MoChat(MoChatConfig(llm="smollm2"), encoder, llm, tokenizer)
+    config = MoChatConfig(llm="smollm2", pool_frames=pool_frames)
+    mochat = MoChat(config, encoder, llm, tokenizer)
     return MoChatPipeline(mochat, max_new_tokens=max_new_tokens), \
-        "untrained MoChat: SmolLM2-135M-Instruct + random tiny JGSE (no checkpoint found)"
+        (f"untrained MoChat (no checkpoint at {model}): SmolLM2-135M-Instruct + random tiny "
+         f"JGSE, pool_frames={pool_frames}")
 
 
 def windows(pipeline: Any, count: int) -> list[np.ndarray]:
@@ -180,11 +183,12 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="questions per client")
     p.add_argument("--latency-questions", type=int, default=10, help="of each kind")
     p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--pool-frames", type=int, default=4, help="untrained fallback only")
     args = p.parse_args()
     import torch
 
     started = time.perf_counter()
-    pipeline, which = load_pipeline(args.model, args.max_new_tokens)
+    pipeline, which = load_pipeline(args.model, args.max_new_tokens, args.pool_frames)
     feats = windows(pipeline, args.clients)
     print(f"model: {which}; torch threads {torch.get_num_threads()}; "
           f"{platform.processor() or platform.machine()}", flush=True)
@@ -193,7 +197,27 @@ def main() -> int:
                    max_new_tokens=args.max_new_tokens, frames=FRAMES,
                    seconds=time.perf_counter() - started)
     print(json.dumps(results, indent=2))
+    print(markdown(results, args))
     return 0
+
+
+def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
+    """The tables for BENCHMARKS.md."""
+    lines = ["| question (alone) | n | TTFT p50 | TTFT p99 | answer p50 | answer p99 | tokens |",
+             "|---|---|---|---|---|---|---|"]
+    for kind, v in r["latency"].items():
+        lines.append(f"| {kind} | {v['n']} | {v['ttft_p50_s']:.2f} s | {v['ttft_p99_s']:.2f} s "
+                     f"| {v['total_p50_s']:.2f} s | {v['total_p99_s']:.2f} s "
+                     f"| {v['mean_tokens']:.1f} |")
+    lines += ["", f"| {args.clients} clients | questions | questions/s | answer p50 | "
+              "answer p99 | mean batch |", "|---|---|---|---|---|---|"]
+    for key in ("batching_on", "batching_off"):
+        v = r[key]
+        lines.append(f"| {key.replace('_', ' ')} | {v['questions']} | "
+                     f"{v['questions_per_s']:.2f} | {v['total_p50_s']:.2f} s | "
+                     f"{v['total_p99_s']:.2f} s | {v['mean_batch']:.1f} |")
+    lines.append(f"\nbatching speedup: {r['speedup']:.2f}x")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

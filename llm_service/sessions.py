@@ -2,7 +2,8 @@
 
 A session keeps its last `max_turns` (question, answer) pairs in the model's own words and
 ends after `idle_timeout_s` without a question. Questions of one session are answered one at
-a time (its lock), so a follow-up always sees the turn before it.
+a time (its lock), so a follow-up always sees the turn before it. A stream-bound session
+reads the stream's current window for every question; the history travels with it.
 """
 
 from __future__ import annotations

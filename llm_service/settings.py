@@ -54,7 +54,8 @@ class LlmSettings(BaseSettings):
     max_queue: int = Field(64, ge=1, description="queued questions before RESOURCE_EXHAUSTED")
     batching: bool = Field(True, description="answer queued questions together")
     max_batch: int = Field(8, ge=1, description="questions per batched decode")
-    batch_delay_ms: float = Field(2.0, ge=0, description="wait to fill a batch")
+    # A decode takes hundreds of ms, so waiting a few ms for questions to join is cheap.
+    batch_delay_ms: float = Field(10.0, ge=0, description="wait to fill a batch")
     max_queue_wait_s: float = Field(30.0, gt=0, description="questions without a client "
                                     "deadline are dropped after waiting this long")
     max_new_tokens: int = Field(48, ge=1, description="default generation limit")
