@@ -28,10 +28,15 @@ Featurizer = Callable[[list[np.ndarray]], list[np.ndarray]]  # [(T, J, 3)] -> [(
 ENCODE_BATCH = 16
 
 
+LABELS = ("action", "action_side")
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     name: str
     source: str
+    label: str  # "action", or "action_side" (wave/left and wave/right are two classes)
+    train_fraction: float  # share of the training spans the classifier saw
     feature_dim: int
     classes: int
     train_spans: int
@@ -78,11 +83,16 @@ def resolve_source(source: str, seed: int) -> tuple[Featurizer, int]:
     return encoder_featurizer(model), model.config.max_frames
 
 
-def span_dataset(records: list[MotionRecord], featurize: Featurizer, max_frames: int
-                 ) -> tuple[np.ndarray, list[str]]:
-    """Mean-pooled features (S, D) and action labels of every span of `records`."""
+def encode_records(records: list[MotionRecord], featurize: Featurizer, max_frames: int
+                   ) -> list[np.ndarray]:
+    """Per-frame features (T, D) of each whole motion, normalised as serving does."""
     clips = [normalize(r.joints[:max_frames], r.layout, max_frames=None) for r in records]
-    feats = featurize(clips)
+    return featurize(clips)
+
+
+def span_dataset(records: list[MotionRecord], feats: list[np.ndarray], label: str = "action"
+                 ) -> tuple[np.ndarray, list[str]]:
+    """Mean-pooled features (S, D) and labels of every span of `records`."""
     rows, labels = [], []
     for record, feat in zip(records, feats, strict=True):
         for span in record.spans or []:
@@ -90,7 +100,7 @@ def span_dataset(records: list[MotionRecord], featurize: Featurizer, max_frames:
             if span.start > end:
                 continue
             rows.append(feat[span.start:end + 1].mean(axis=0))
-            labels.append(span.action)
+            labels.append(span.action if label == "action" else f"{span.action}/{span.side}")
     if not rows:
         raise ConfigError("no action spans found: the probe needs a corpus with spans/")
     return np.stack(rows).astype(np.float32), labels
@@ -116,21 +126,12 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, *, weight_decay: fl
     return clf
 
 
-def probe(corpus_dir: str | Path, name: str, source: str, *, train_split: str = "train",
-          test_split: str = "test", max_motions: int | None = None, seed: int = 0
-          ) -> ProbeResult:
-    corpus = HumanML3DCorpus(corpus_dir)
-    featurize, max_frames = resolve_source(source, seed)
-
-    def records(split: str) -> list[MotionRecord]:
-        ids = corpus.ids(split)[:max_motions]
-        return [corpus.load(i) for i in ids]
-
-    x_train, train_labels = span_dataset(records(train_split), featurize, max_frames)
-    x_test, test_labels = span_dataset(records(test_split), featurize, max_frames)
+def fit_and_score(x_train: np.ndarray, train_labels: list[str], x_test: np.ndarray,
+                  test_labels: list[str], *, seed: int = 0) -> dict[str, float | int]:
+    """Standardise, fit the logistic probe on train, score on test (unseen classes dropped)."""
     vocab = sorted(set(train_labels))
     index = {a: i for i, a in enumerate(vocab)}
-    keep = [i for i, a in enumerate(test_labels) if a in index]  # unseen classes: skipped
+    keep = [i for i, a in enumerate(test_labels) if a in index]
     y_train = np.array([index[a] for a in train_labels])
     y_test = np.array([index[test_labels[i]] for i in keep])
     mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
@@ -140,23 +141,46 @@ def probe(corpus_dir: str | Path, name: str, source: str, *, train_split: str = 
         train_pred = clf(torch.from_numpy(x_train)).argmax(-1).numpy()
         test_pred = clf(torch.from_numpy(x_test)).argmax(-1).numpy()
     majority = np.bincount(y_train).argmax()
-    return ProbeResult(
-        name=name, source=source, feature_dim=int(x_train.shape[1]), classes=len(vocab),
-        train_spans=len(y_train), test_spans=len(y_test),
-        train_acc=float((train_pred == y_train).mean()),
-        test_acc=float((test_pred == y_test).mean()),
-        majority_acc=float((y_test == majority).mean()))
+    return {"classes": len(vocab), "train_spans": len(y_train), "test_spans": len(y_test),
+            "train_acc": float((train_pred == y_train).mean()),
+            "test_acc": float((test_pred == y_test).mean()),
+            "majority_acc": float((y_test == majority).mean())}
+
+
+def probe(corpus_dir: str | Path, name: str, source: str, *, train_split: str = "train",
+          test_split: str = "test", max_motions: int | None = None, seed: int = 0,
+          labels: tuple[str, ...] = ("action",), train_fractions: tuple[float, ...] = (1.0,)
+          ) -> list[ProbeResult]:
+    """Encode both splits once, then fit one probe per (label, train fraction)."""
+    corpus = HumanML3DCorpus(corpus_dir)
+    featurize, max_frames = resolve_source(source, seed)
+    train_records = [corpus.load(i) for i in corpus.ids(train_split)[:max_motions]]
+    test_records = [corpus.load(i) for i in corpus.ids(test_split)[:max_motions]]
+    train_feats = encode_records(train_records, featurize, max_frames)
+    test_feats = encode_records(test_records, featurize, max_frames)
+    results = []
+    rng = np.random.default_rng(seed)
+    for label in labels:
+        x_train, y_train = span_dataset(train_records, train_feats, label)
+        x_test, y_test = span_dataset(test_records, test_feats, label)
+        for fraction in train_fractions:
+            take = np.sort(rng.permutation(len(y_train))[:max(1, round(fraction * len(y_train)))])
+            scores = fit_and_score(x_train[take], [y_train[i] for i in take], x_test, y_test,
+                                   seed=seed)
+            results.append(ProbeResult(name=name, source=source, label=label,
+                                       train_fraction=fraction,
+                                       feature_dim=int(x_train.shape[1]), **scores))
+    return results
 
 
 def markdown_table(results: list[ProbeResult]) -> str:
-    lines = ["| features | source | dim | classes | train spans | test spans | train acc "
-             "| test acc |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| features | source | label | train share | dim | classes | train spans "
+             "| test spans | train acc | test acc | majority |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r.name} | `{r.source}` | {r.feature_dim} | {r.classes} | "
-                     f"{r.train_spans} | {r.test_spans} | {r.train_acc:.3f} | "
-                     f"{r.test_acc:.3f} |")
-    if results:
-        lines.append(f"\nMajority-class test accuracy: {results[0].majority_acc:.3f}")
+        lines.append(f"| {r.name} | `{r.source}` | {r.label} | {r.train_fraction:g} | "
+                     f"{r.feature_dim} | {r.classes} | {r.train_spans} | {r.test_spans} | "
+                     f"{r.train_acc:.3f} | {r.test_acc:.3f} | {r.majority_acc:.3f} |")
     return "\n".join(lines)
 
 
@@ -166,9 +190,10 @@ def run(args: argparse.Namespace) -> int:
         name, sep, source = item.partition("=")
         if not sep:
             name, source = item, item
-        results.append(probe(args.corpus, name, source, train_split=args.train_split,
+        results.extend(probe(args.corpus, name, source, train_split=args.train_split,
                              test_split=args.test_split, max_motions=args.max_motions,
-                             seed=args.seed))
+                             seed=args.seed, labels=tuple(args.label or ["action"]),
+                             train_fractions=tuple(args.train_fraction or [1.0])))
     print(markdown_table(results))  # noqa: T201
     if args.out:
         args.out.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
