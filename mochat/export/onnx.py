@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,13 +66,20 @@ def export_onnx(model: SkeletonEncoder, out_path: str | Path, *,
     batch = torch.export.Dim("batch", min=1, max=4096)
     frames = torch.export.Dim("frames", min=1, max=model.config.max_frames)
     # The exporter reports progress on stdout and warns about optional torchvision ops.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, (joints, mask), str(out), dynamo=True, opset_version=opset,
-            input_names=[INPUT_JOINTS, INPUT_MASK], output_names=[OUTPUT_FEATURES],
-            dynamic_shapes={"joints": {0: batch, 1: frames}, "mask": {0: batch, 1: frames}},
-            external_data=False, verbose=False)
+    quiet = logging.getLogger("torch.onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (joints, mask), str(out), dynamo=True, opset_version=opset,
+                input_names=[INPUT_JOINTS, INPUT_MASK], output_names=[OUTPUT_FEATURES],
+                dynamic_shapes={"joints": {0: batch, 1: frames},
+                                "mask": {0: batch, 1: frames}},
+                external_data=False, verbose=False)
+    finally:
+        quiet.setLevel(level)
     write_sidecar(sidecar_for(model, opset), out)
     return out
 
