@@ -286,8 +286,8 @@ class IngestService:
 
     async def _commit_safe(self, partitions: dict[TopicPartition, PartitionState] | None = None
                            ) -> None:
-        due = {tp: off for tp, st in (partitions or self.partitions).items()
-               if (off := st.commit_due()) is not None}
+        states = self.partitions if partitions is None else partitions
+        due = {tp: off for tp, st in states.items() if (off := st.commit_due()) is not None}
         if not due:
             return
         try:
@@ -296,9 +296,7 @@ class IngestService:
             log.warning("commit_failed", error=str(err))
             return
         for tp, off in due.items():
-            state = self.partitions.get(tp) or (partitions or {}).get(tp)
-            if state is not None:
-                state.committed = off
+            states[tp].committed = off
         self.metrics.commits.inc()
         log.debug("committed", offsets={f"{tp.topic}/{tp.partition}": o for tp, o in due.items()})
 
