@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     onnx.add_argument("--opset", type=int, default=18)
     onnx.add_argument("--no-check", action="store_true",
                       help="skip the torch vs ONNX Runtime parity check")
+    onnx.add_argument("--int8", action="store_true",
+                      help="also write OUT with .int8.onnx: int8 matmul weights (CPU speed-up, "
+                           "~1e-2 error; its error is printed, not checked)")
     onnx.set_defaults(func=_run_onnx)
 
     trt = sub.add_parser("tensorrt", help="build a TensorRT engine from an exported ONNX model")
@@ -30,22 +33,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_onnx(args: argparse.Namespace) -> int:
-    from mochat.export.onnx import PARITY_TOLERANCE, check_parity, export_onnx
+    from mochat.export.onnx import PARITY_TOLERANCE, check_parity, export_onnx, quantize_int8
     from mochat.export.sidecar import sidecar_path
     from mochat.models import load_encoder
 
     model = load_encoder(args.checkpoint)
     out = export_onnx(model, args.out, opset=args.opset)
     print(f"wrote {out} and {sidecar_path(out)}")  # noqa: T201
-    if args.no_check:
-        return 0
-    report = check_parity(model, out)
-    shapes = list(report.shapes)
-    print(f"parity vs torch on (batch, frames) {shapes}: max abs err "  # noqa: T201
-          f"{report.max_abs_err:.2e} (tolerance {PARITY_TOLERANCE:.0e})")
-    if not report.ok:
-        print("mochat export: error: parity check failed", file=sys.stderr)  # noqa: T201
-        return 1
+    if not args.no_check:
+        report = check_parity(model, out)
+        shapes = list(report.shapes)
+        print(f"parity vs torch on (batch, frames) {shapes}: max abs err "  # noqa: T201
+              f"{report.max_abs_err:.2e} (tolerance {PARITY_TOLERANCE:.0e})")
+        if not report.ok:
+            print("mochat export: error: parity check failed", file=sys.stderr)  # noqa: T201
+            return 1
+    if args.int8:
+        int8 = quantize_int8(out, out.with_suffix(".int8.onnx"))
+        err = check_parity(model, int8).max_abs_err
+        print(f"wrote {int8}: int8 weights, max abs err vs torch {err:.2e}")  # noqa: T201
     return 0
 
 

@@ -23,6 +23,7 @@ from mochat.export.sidecar import (
     INPUT_MASK,
     OUTPUT_FEATURES,
     EncoderSidecar,
+    read_sidecar,
     write_sidecar,
 )
 from mochat.models.encoder import SkeletonEncoder
@@ -117,3 +118,18 @@ def check_parity(model: SkeletonEncoder, onnx_path: str | Path, *,
         err = np.abs(got - expected)[mask.numpy()]
         worst = max(worst, float(err.max()))
     return ParityReport(max_abs_err=worst, shapes=tuple(shapes))
+
+
+def quantize_int8(onnx_path: str | Path, out_path: str | Path) -> Path:
+    """Dynamically quantise the matmul weights to int8 (ONNX Runtime CPU speed-up).
+
+    Not bit-compatible with the fp32 model: measure the error with `check_parity`
+    (about 3e-2 max abs on a random `small` encoder, so the 1e-4 parity bar does not apply).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out = Path(out_path)
+    quantize_dynamic(str(onnx_path), str(out), weight_type=QuantType.QInt8)
+    sidecar = read_sidecar(onnx_path)
+    write_sidecar(sidecar, out)
+    return out
