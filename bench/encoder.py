@@ -5,7 +5,10 @@
 For windows of 64 and 196 frames at batch 1 and 8 it reports windows/s, p50/p99 latency
 of one call and the achieved GFLOP/s (analytic matmul FLOPs, `encoder_flops`, checked
 against torch.utils.flop_counter in tests/models) next to this machine's fp32 matmul
-peak, measured here with a large torch matmul on the same threads.
+peak, measured here with a large torch matmul on the same threads. Every thread count
+in --threads gets its own table (both runtimes use that many intra-op threads). With
+--int8 a third runtime is timed: the same ONNX model with dynamically quantised int8
+matmul weights (onnxruntime.quantization), whose max error vs fp32 is printed.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def matmul_peak_gflops(size: int = 2048, seconds: float = 2.0) -> float:
     return best
 
 
-def time_calls(call: Callable[[], object], seconds: float, min_calls: int = 20) -> np.ndarray:
+def time_calls(call: Callable[[], object], seconds: float, min_calls: int = 10) -> np.ndarray:
     """Latencies (s) of repeated calls after a warm-up, for about `seconds`."""
     for _ in range(5):
         call()
@@ -57,8 +60,12 @@ def time_calls(call: Callable[[], object], seconds: float, min_calls: int = 20) 
     return np.array(times)
 
 
-def bench(model: SkeletonEncoder, onnx_path: Path, seconds: float, threads: int) -> list[dict]:
-    session = ort_session(onnx_path, intra_op_threads=threads)
+def bench(model: SkeletonEncoder, runtimes: dict[str, Path], seconds: float, threads: int
+          ) -> list[dict]:
+    """Time eager torch and one ORT session per entry of `runtimes` (name -> .onnx)."""
+    torch.set_num_threads(threads)
+    sessions = {name: ort_session(path, intra_op_threads=threads)
+                for name, path in runtimes.items()}
     rows = []
     for frames in WINDOWS:
         for batch in BATCHES:
@@ -70,19 +77,28 @@ def bench(model: SkeletonEncoder, onnx_path: Path, seconds: float, threads: int)
                 with torch.inference_mode():
                     return model(joints, mask)
 
-            def onnx(feeds: dict = feeds) -> object:
-                return session.run(None, feeds)
-
+            calls: dict[str, Callable[[], object]] = {"torch eager": eager}
+            for name, session in sessions.items():
+                calls[name] = lambda session=session, feeds=feeds: session.run(None, feeds)
             flops = encoder_flops(model.config, model.num_tokens, batch, frames)
-            for runtime, call in (("torch eager", eager), ("onnxruntime", onnx)):
+            for runtime, call in calls.items():
                 lat = time_calls(call, seconds)
-                rows.append({"runtime": runtime, "frames": frames, "batch": batch,
-                             "windows_per_s": batch / lat.mean(),
+                rows.append({"runtime": runtime, "threads": threads, "frames": frames,
+                             "batch": batch, "windows_per_s": batch / lat.mean(),
                              "p50_ms": 1e3 * float(np.percentile(lat, 50)),
                              "p99_ms": 1e3 * float(np.percentile(lat, 99)),
                              "gflops": flops / lat.mean() / 1e9, "calls": len(lat),
                              "gflop_per_call": flops / 1e9})
     return rows
+
+
+def int8_error(fp32: Path, int8: Path, model: SkeletonEncoder) -> float:
+    """Max |int8 - fp32| ONNX Runtime output on a ragged (4, 64) batch."""
+    joints = torch.randn(4, 64, model.layout.num_joints, 3).numpy()
+    feeds = {"joints": joints, "mask": np.ones((4, 64), dtype=bool)}
+    a = ort_session(fp32).run(None, feeds)[0]
+    b = ort_session(int8).run(None, feeds)[0]
+    return float(np.abs(a - b).max())
 
 
 def markdown(rows: list[dict], peak: float) -> str:
@@ -105,33 +121,51 @@ def main() -> None:
     parser.add_argument("--layout", default="smpl22")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="encoder checkpoint (default: a randomly initialised --size model)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timing per cell")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="intra-op threads for both runtimes")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing per cell")
+    parser.add_argument("--threads", default=f"1,{os.cpu_count() or 1}",
+                        help="comma-separated intra-op thread counts, one table each")
+    parser.add_argument("--int8", action="store_true",
+                        help="also time a dynamically int8-quantised copy of the ONNX model")
     parser.add_argument("--json", type=Path, default=None, help="also write raw rows here")
     args = parser.parse_args()
 
-    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     if args.checkpoint:
         model = load_encoder(args.checkpoint)
     else:
         model = build_encoder(args.kind, encoder_config(args.size), get_layout(args.layout))
     model = model.eval()
-    peak = matmul_peak_gflops()
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = export_onnx(model, Path(tmp) / "encoder.onnx")
-        rows = bench(model, onnx_path, args.seconds, args.threads)
     import onnxruntime
 
-    print(f"# {model.kind} {args.size if not args.checkpoint else args.checkpoint}: "
-          f"{count_parameters(model) / 1e6:.2f}M parameters, feature dim {model.feature_dim}")
-    print(f"# {platform.processor() or platform.machine()}, {args.threads} threads, "
-          f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
-    print(f"# measured fp32 matmul peak (2048^3 torch matmul): {peak:.1f} GFLOP/s")
-    print(markdown(rows, peak))
+    print(f"# {model.kind} {args.checkpoint or args.size}: {count_parameters(model) / 1e6:.2f}M "
+          f"parameters, feature dim {model.feature_dim}; {os.cpu_count()} CPUs, "
+          f"load average at start {os.getloadavg()[0]:.2f}")
+    print(f"# {platform.machine()}, torch {torch.__version__}, "
+          f"onnxruntime {onnxruntime.__version__}")
+    report: dict = {"tables": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        runtimes = {"onnxruntime": export_onnx(model, Path(tmp) / "encoder.onnx")}
+        if args.int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            int8 = Path(tmp) / "encoder.int8.onnx"
+            quantize_dynamic(str(runtimes["onnxruntime"]), str(int8),
+                             weight_type=QuantType.QInt8)
+            err = int8_error(runtimes["onnxruntime"], int8, model)
+            runtimes["onnxruntime int8"] = int8
+            print(f"# int8 dynamic quantisation: max abs error vs fp32 {err:.4f}")
+            report["int8_max_abs_err"] = err
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            peak = matmul_peak_gflops()
+            rows = bench(model, runtimes, args.seconds, threads)
+            print(f"\n## {threads} thread(s): measured fp32 matmul peak (2048^3 torch matmul) "
+                  f"{peak:.1f} GFLOP/s\n")
+            print(markdown(rows, peak))
+            report["tables"].append({"threads": threads, "peak_gflops": peak, "rows": rows})
+    print(f"# load average at end {os.getloadavg()[0]:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"peak_gflops": peak, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
