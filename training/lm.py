@@ -213,10 +213,10 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
                 result = model(batch.features, batch.feature_mask, batch.input_ids,
                                batch.attention_mask, batch.labels, batch.spans, batch.span_mask)
                 (result.loss / recipe.grad_accum).backward()
-                stats["loss"] += float(result.loss) / recipe.grad_accum
-                stats["ce"] += float(result.ce_loss) / recipe.grad_accum
+                stats["loss"] += result.loss.item() / recipe.grad_accum
+                stats["ce"] += result.ce_loss.item() / recipe.grad_accum
                 if result.diou_loss is not None:
-                    stats["diou"] += float(result.diou_loss) / recipe.grad_accum
+                    stats["diou"] += result.diou_loss.item() / recipe.grad_accum
             torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
             optimizer.step()
             step += 1
