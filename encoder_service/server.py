@@ -96,7 +96,10 @@ class EncoderServer:
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         log.info("stopping", grace_s=grace)
         await self.health.enter_graceful_shutdown()
-        await self._server.stop(grace)
+        stopping = asyncio.ensure_future(self._server.stop(grace))
+        await asyncio.sleep(0)  # the stop's first step refuses new calls at once
+        log.info("draining", grace_s=grace)
+        await stopping
         runtime, self.servicer.runtime = self.servicer.runtime, None
         if runtime is not None:
             await runtime.batcher.close()

@@ -57,7 +57,7 @@ async def test_sigterm_finishes_in_flight_calls(tiny_model: Path) -> None:
             assert not in_flight.done()
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(_wait_for_event, proc, "stopping")
+            await asyncio.to_thread(_wait_for_event, proc, "draining")
             with pytest.raises(grpc.aio.AioRpcError) as refused:  # new calls are refused
                 await stub.Encode(encode_request(make_window("late", 0, 8)), timeout=5)
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -140,5 +140,5 @@ def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch, tiny_model:
                                       "--port", "6001", "--no-batching"])
     settings = settings_from_args(args)
     assert settings.port == 6001  # flag beats environment
-    assert settings.max_batch == 7  # environment beats default (32)
+    assert settings.max_batch == 7  # environment beats default (8)
     assert settings.batching is False and settings.host == "127.0.0.1"
