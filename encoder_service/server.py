@@ -45,6 +45,8 @@ class EncoderServer:
         self._server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", receive_limit),
             ("grpc.max_send_message_length", -1),
+            # gRPC shares ports by default; a second server on a taken port must fail instead.
+            ("grpc.so_reuseport", 0),
         ])
 
     async def start(self) -> int:

@@ -10,6 +10,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from encoder_service.server import EncoderServer
+from encoder_service.settings import EncoderSettings
+from mochat.errors import ConfigError
 from mochat.skeleton import SMPL22, normalize
 from protos.convert import features_from_proto
 from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc
@@ -115,3 +118,10 @@ async def test_stream_answers_every_request_and_survives_a_bad_one(tiny_model: P
         (features,) = replies[f"q{i}"].response.features
         assert features.window_id == f"s:{64 * i}"
         assert features_from_proto(features).shape == (64, 4)
+
+
+async def test_a_taken_port_is_a_startup_error(tiny_model: Path) -> None:
+    async with running_server(tiny_model) as (server, _):
+        second = EncoderServer(EncoderSettings(model=tiny_model, port=server.port))
+        with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{server.port}"):
+            await second.start()
