@@ -9,7 +9,9 @@ producing N streams at 120 fps in real time (stream i starts at frame 3*i so tha
 not all close at once). This process reads, side by side with the pipeline:
 - mocap.features: frame-to-feature latency = arrival of a window's features here minus the
   capture time of the window's last frame (the replay stamps capture time when it sends);
-  it includes the grace wait (grace_frames / fps) and the encoder call;
+  it includes the grace wait (grace_frames / fps) and the encoder call. Only complete
+  windows count: the partial window at the end of each stream waits for the idle timeout
+  (2 s) by design;
 - mocap.frames with a bare aiokafka consumer (no group, no decoding): the ceiling; its latency
   is arrival minus the record's producer timestamp.
 A level is sustained when the ingest worker consumed every frame sent, features arrived for
@@ -116,13 +118,17 @@ class Bench:
                  encoder: str) -> None:
         self.args, self.workdir = args, workdir
         self.bootstrap, self.encoder = bootstrap, encoder
-        self.motion = workdir / "motion.npy"
-        rng = np.random.default_rng(0)
-        base = rng.normal(scale=0.3, size=(1, 22, 3))
-        drift = np.zeros((200, 1, 3))
-        drift[:, 0, 0] = 0.01 * np.arange(200)
-        np.save(self.motion, (base + drift).astype(np.float32))  # 200 frames at 20 fps
         self._n = 0
+
+    def motion(self, frames_120: int) -> Path:
+        """A drifting pose of (T - 1) * 6 + 1 >= frames_120 frames once replayed at 120 fps."""
+        frames_20 = -(-(frames_120 - 1) // 6) + 1
+        path = self.workdir / f"motion{frames_20}.npy"
+        base = np.random.default_rng(0).normal(scale=0.3, size=(1, 22, 3))
+        drift = np.zeros((frames_20, 1, 3))
+        drift[:, 0, 0] = 0.01 * np.arange(frames_20)
+        np.save(path, (base + drift).astype(np.float32))  # at 20 fps, like HumanML3D
+        return path
 
     async def topics(self) -> dict[str, str]:
         self._n += 1
@@ -152,10 +158,10 @@ class Bench:
 
     def replay(self, topic: str, streams: int, frames: int, *, realtime: bool
                ) -> subprocess.Popen:
-        loops = -(-frames // 1195)  # 200 frames at 20 fps are 1195 frames at 120 fps
-        cmd = [sys.executable, "-m", "mochat", "replay", str(self.motion), "--topic", topic,
-               "--fps", str(FPS), "--streams", str(streams), "--loops", str(loops),
-               "--stagger-frames", "3", "--bootstrap-servers", self.bootstrap]
+        """`mochat replay` of N streams of `frames` frames (rounded up to a 20 fps frame)."""
+        cmd = [sys.executable, "-m", "mochat", "replay", str(self.motion(frames)), "--topic",
+               topic, "--fps", str(FPS), "--streams", str(streams), "--stagger-frames", "3",
+               "--bootstrap-servers", self.bootstrap]
         if not realtime:
             cmd.append("--as-fast-as-possible")
         return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -201,7 +207,8 @@ async def run_level(bench: Bench, streams: int) -> Level:
     def on_features(records, now: float) -> None:  # noqa: ANN001
         for r in records:
             msg = frames_pb2.MotionFeatures.FromString(r.value)
-            if msg.last_capture_time_us / 1e6 >= warm_until:
+            complete = msg.last_frame - msg.first_frame + 1 == a.window_frames
+            if complete and msg.last_capture_time_us / 1e6 >= warm_until:
                 feature_lat.append(1000.0 * now - msg.last_capture_time_us / 1000.0)
 
     def on_frames(records, now: float) -> None:  # noqa: ANN001
@@ -229,7 +236,7 @@ async def run_level(bench: Bench, streams: int) -> Level:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     stop(ingest)
-    per_stream = 1195 * (-(-frames // 1195))
+    per_stream = 6 * (-(-(frames - 1) // 6)) + 1  # what Bench.motion made of `frames`
     expected = sum(expected_windows(3 * i, per_stream, a.window_frames, a.step_frames)
                    for i in range(streams))
     lat = np.array(feature_lat or [np.inf])
@@ -278,7 +285,7 @@ async def run_backlog(bench: Bench, frames: int, streams: int = 50) -> tuple[flo
 
 
 def report(args: argparse.Namespace, levels: list[Level], bare_fps: float,
-           ingest_fps: float, seconds: float) -> str:
+           ingest_fps: float, seconds: float, load: tuple[float, float]) -> str:
     best = max((lv.streams for lv in levels if lv.sustained), default=0)
     lines = [
         "## Ingest pipeline (bench/ingest.py)",
@@ -289,7 +296,9 @@ def report(args: argparse.Namespace, levels: list[Level], bare_fps: float,
         f"{args.encoder_threads or 'default'} ORT thread(s)), ingest "
         f"worker, replay producer and this script's two readers all on this machine "
         f"(window_frames={args.window_frames}, step_frames={args.step_frames}, "
-        f"grace_frames={args.grace_frames}); {seconds:.0f} s in all.",
+        f"grace_frames={args.grace_frames}); {seconds:.0f} s in all. The machine is shared: "
+        f"1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end "
+        "(other jobs included).",
         "",
         "| streams @120 fps | frames/s sent | ingest frames/s | windows (got/expected) "
         "| p50 ms | p99 ms | bare consumer frames/s | bare p99 ms | replay worst lag ms "
@@ -326,7 +335,7 @@ async def run_all(bench: Bench) -> tuple[list[Level], float, float]:
 
 
 def run(args: argparse.Namespace) -> str:
-    started = time.monotonic()
+    started, load0 = time.monotonic(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(topics={}) as broker:
         workdir = Path(tmp)
         model = export_model(args.size, workdir / "encoder.onnx")
@@ -342,7 +351,8 @@ def run(args: argparse.Namespace) -> str:
             levels, bare_fps, ingest_fps = asyncio.run(run_all(bench))
         finally:
             stop(encoder)
-    return report(args, levels, bare_fps, ingest_fps, time.monotonic() - started)
+    return report(args, levels, bare_fps, ingest_fps, time.monotonic() - started,
+                  (load0, os.getloadavg()[0]))
 
 
 def main() -> None:
