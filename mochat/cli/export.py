@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="skip the torch vs ONNX Runtime parity check")
     onnx.add_argument("--int8", action="store_true",
                       help="also write OUT with .int8.onnx: int8 matmul weights (CPU speed-up, "
-                           "~1e-2 error; its error is printed, not checked)")
+                           "error up to ~0.1; printed, not checked)")
     onnx.set_defaults(func=_run_onnx)
 
     trt = sub.add_parser("tensorrt", help="build a TensorRT engine from an exported ONNX model")
