@@ -70,6 +70,11 @@ class Level:
     bare_p99_ms: float
 
     @property
+    def keeps_up(self) -> bool:
+        """Consumed at >= 95% of the offered rate (latency aside)."""
+        return self.ingest_fps >= 0.95 * self.streams * FPS
+
+    @property
     def sustained(self) -> bool:
         return (self.ingest_consumed_all and self.windows >= self.windows_expected
                 and self.p99_ms < LATENCY_LIMIT_MS)
@@ -103,6 +108,12 @@ def scrape(port: int, name: str) -> float:
                                                        re.MULTILINE))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -115,9 +126,9 @@ def stop(proc: subprocess.Popen) -> None:
 
 class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path, bootstrap: str,
-                 encoder: str) -> None:
+                 encoder: str, encoder_pid: int) -> None:
         self.args, self.workdir = args, workdir
-        self.bootstrap, self.encoder = bootstrap, encoder
+        self.bootstrap, self.encoder, self.encoder_pid = bootstrap, encoder, encoder_pid
         self._n = 0
 
     def motion(self, frames_120: int) -> Path:
@@ -248,21 +259,35 @@ async def run_level(bench: Bench, streams: int) -> Level:
                  bare_p99_ms=float(np.percentile(bare["lat"] or [np.inf], 99)))
 
 
-async def run_backlog(bench: Bench, frames: int, streams: int = 50) -> tuple[float, float]:
-    """Frames/s draining a pre-produced backlog: bare consumer, then a fresh ingest worker."""
+@dataclass
+class Backlog:
+    frames: int
+    bare_fps: float
+    bare_per_cpu_s: float
+    ingest_fps: float
+    ingest_per_cpu_s: float  # frames per CPU-second of the ingest worker alone
+    pipeline_per_cpu_s: float  # ... of the ingest worker + the encoder service
+
+
+async def run_backlog(bench: Bench, frames: int, streams: int = 50) -> Backlog:
+    """Drain a pre-produced backlog: bare consumer, then a fresh ingest worker.
+
+    Rates per wall second depend on how much of the shared CPU each process got; rates per
+    CPU-second of the processes doing the work do not.
+    """
     topics = await bench.topics()
     replay = bench.replay(topics["frames"], streams, frames // streams, realtime=False)
     out, _ = await asyncio.to_thread(replay.communicate)
     sent = int(re.search(r"sent (\d+) frames", out).group(1))
-    seen = {"n": 0, "t0": 0.0, "t1": 0.0}
+    seen = {"n": 0, "t0": 0.0, "t1": 0.0, "c0": 0.0, "c1": 0.0}
     done = asyncio.Event()
 
     def on_frames(records, now: float) -> None:  # noqa: ANN001
         if seen["n"] == 0:
-            seen["t0"] = time.perf_counter()
+            seen["t0"], seen["c0"] = time.perf_counter(), time.process_time()
         seen["n"] += len(records)
         if seen["n"] >= sent:
-            seen["t1"] = time.perf_counter()
+            seen["t1"], seen["c1"] = time.perf_counter(), time.process_time()
             done.set()
 
     task = asyncio.create_task(reader(bench.bootstrap, topics["frames"], on_frames,
@@ -270,22 +295,25 @@ async def run_backlog(bench: Bench, frames: int, streams: int = 50) -> tuple[flo
     await asyncio.wait_for(done.wait(), 120)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    bare_fps = sent / (seen["t1"] - seen["t0"])
     ingest, port = bench.start_ingest(topics, "backlog")
-    samples = []  # (time, frames consumed) while draining
+    samples = []  # (time, frames consumed, ingest CPU-s, encoder CPU-s) while draining
     while True:
-        samples.append((time.perf_counter(), scrape(port, "mochat_ingest_frames_total")))
+        samples.append((time.perf_counter(), scrape(port, "mochat_ingest_frames_total"),
+                        cpu_seconds(ingest.pid), cpu_seconds(bench.encoder_pid)))
         if samples[-1][1] >= sent:
             break
         await asyncio.sleep(0.2)
     stop(ingest)
-    t0, f0 = next((t, f) for t, f in samples if f > 0)
-    t1, f1 = samples[-1]
-    return bare_fps, (f1 - f0) / (t1 - t0)
+    t0, f0, i0, e0 = next(x for x in samples if x[1] > 0)
+    t1, f1, i1, e1 = samples[-1]
+    return Backlog(frames=sent, bare_fps=sent / (seen["t1"] - seen["t0"]),
+                   bare_per_cpu_s=sent / max(seen["c1"] - seen["c0"], 1e-3),
+                   ingest_fps=(f1 - f0) / (t1 - t0), ingest_per_cpu_s=(f1 - f0) / (i1 - i0),
+                   pipeline_per_cpu_s=(f1 - f0) / (i1 - i0 + e1 - e0))
 
 
-def report(args: argparse.Namespace, levels: list[Level], bare_fps: float,
-           ingest_fps: float, seconds: float, load: tuple[float, float]) -> str:
+def report(args: argparse.Namespace, levels: list[Level], backlog: Backlog, seconds: float,
+           load: tuple[float, float]) -> str:
     best = max((lv.streams for lv in levels if lv.sustained), default=0)
     lines = [
         "## Ingest pipeline (bench/ingest.py)",
@@ -315,23 +343,26 @@ def report(args: argparse.Namespace, levels: list[Level], bare_fps: float,
         "",
         f"Largest sustained level: **{best} streams** ({best * FPS:.0f} frames/s) with p99 "
         f"frame-to-feature latency < {LATENCY_LIMIT_MS:.0f} ms.",
-        f"Backlog drain ({args.backlog_frames} frames, nothing paced): bare aiokafka consumer "
-        f"{bare_fps:.0f} frames/s, ingest worker {ingest_fps:.0f} frames/s = "
-        f"**{100 * ingest_fps / bare_fps:.0f}%** of the bare rate.",
+        f"Backlog drain ({backlog.frames} frames, nothing paced): bare aiokafka consumer "
+        f"{backlog.bare_fps:.0f} frames/s ({backlog.bare_per_cpu_s:.0f} per CPU-second), "
+        f"ingest worker {backlog.ingest_fps:.0f} frames/s = "
+        f"{100 * backlog.ingest_fps / backlog.bare_fps:.1f}% of the bare rate; per CPU-second "
+        f"the ingest worker does {backlog.ingest_per_cpu_s:.0f} frames "
+        f"({100 * backlog.ingest_per_cpu_s / backlog.bare_per_cpu_s:.1f}% of bare), the ingest "
+        f"worker + encoder service {backlog.pipeline_per_cpu_s:.0f}.",
         "",
     ]
     return "\n".join(lines)
 
 
-async def run_all(bench: Bench) -> tuple[list[Level], float, float]:
+async def run_all(bench: Bench) -> tuple[list[Level], Backlog]:
     levels: list[Level] = []
     for streams in bench.args.streams:
         levels.append(await run_level(bench, streams))
         print(levels[-1], flush=True)
-        if not levels[-1].sustained and len(levels) > 1 and not levels[-2].sustained:
-            break  # two failing levels in a row: larger ones fail too
-    bare_fps, ingest_fps = await run_backlog(bench, bench.args.backlog_frames)
-    return levels, bare_fps, ingest_fps
+        if len(levels) > 1 and not (levels[-1].keeps_up or levels[-2].keeps_up):
+            break  # two levels in a row that fell behind: larger ones fall further behind
+    return levels, await run_backlog(bench, bench.args.backlog_frames)
 
 
 def run(args: argparse.Namespace) -> str:
@@ -347,11 +378,12 @@ def run(args: argparse.Namespace) -> str:
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_line(enc_log, '"event": "serving"', encoder, 60)
-            bench = Bench(args, workdir, broker.bootstrap_servers, f"127.0.0.1:{port}")
-            levels, bare_fps, ingest_fps = asyncio.run(run_all(bench))
+            bench = Bench(args, workdir, broker.bootstrap_servers, f"127.0.0.1:{port}",
+                          encoder.pid)
+            levels, backlog = asyncio.run(run_all(bench))
         finally:
             stop(encoder)
-    return report(args, levels, bare_fps, ingest_fps, time.monotonic() - started,
+    return report(args, levels, backlog, time.monotonic() - started,
                   (load0, os.getloadavg()[0]))
 
 
