@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mochat.models.chat_format import SKELETON_TOKEN, encode_chat, parse_span, to_messages
+from mochat.models.chat_format import (
+    SKELETON_TOKEN,
+    encode_chat,
+    parse_span,
+    replace_span,
+    to_messages,
+)
 from mochat.models.generate import greedy_decode, left_pad
 from mochat.models.mochat import MoChat
 from mochat.skeleton import SMPL22, SkeletonLayout, normalize
@@ -127,6 +133,9 @@ class MoChatPipeline:
         texts = [tok.decode(ids, skip_special_tokens=False).strip() for ids in gen.token_ids]
         texts = [_clean(t) for t in texts]
         spans = self._spans(items, feats, fmask, prompts, gen.token_ids, texts)
+        if self.model.head is not None:  # MoChat-R: the head's span is the answer
+            texts = [t if s is None else replace_span(t, s.start, s.end)
+                     for t, s in zip(texts, spans, strict=True)]
         elapsed = time.perf_counter() - start
         return [ChatAnswer(text, span, t, conv.fps, elapsed, gen.first_token_s, len(ids))
                 for (conv, _), text, span, t, ids

@@ -39,6 +39,15 @@ def parse_span(text: str) -> tuple[int, int] | None:
     return (start, end) if start <= end else (end, start)
 
 
+def replace_span(text: str, start: int, end: int) -> str:
+    """Rewrite the first 'from frame S to frame E' of `text` with the given frames (the
+    regression head's span), keeping the text's capitalisation; no span, no change."""
+    def sub(match: re.Match[str]) -> str:
+        word = "From" if match.group(0)[0].isupper() else "from"
+        return f"{word} frame {start} to frame {end}"
+    return _SPAN_RE.sub(sub, text, count=1)
+
+
 def to_messages(turns: Sequence[Mapping[str, str]], system: str | None = SYSTEM_PROMPT
                 ) -> list[dict[str, str]]:
     """LLaVA-style {'from','value'} or {'role','content'} turns -> chat messages."""

@@ -3,7 +3,13 @@ import pytest
 import torch
 
 from mochat.models import build_encoder, encoder_tiny
-from mochat.models.chat_format import IGNORE_INDEX, encode_chat, parse_span, to_messages
+from mochat.models.chat_format import (
+    IGNORE_INDEX,
+    encode_chat,
+    parse_span,
+    replace_span,
+    to_messages,
+)
 from mochat.models.layers import diou_loss, pool_time, splice_motion
 from mochat.models.llm import load_llm
 from mochat.models.mochat import MoChat, MoChatConfig
@@ -149,3 +155,6 @@ def test_question_and_span_parsing():
     assert parse_span("From frame 20 to frame 33. A person bends.") == (20, 33)
     assert parse_span("From <frameid_4> to <frameid_9>, waves") == (4, 9)
     assert parse_span("no span here") is None
+    rewritten = replace_span("From frame 1 to frame 2. waves", 9, 74)
+    assert rewritten == "From frame 9 to frame 74. waves"
+    assert replace_span("it waves", 9, 74) == "it waves"
