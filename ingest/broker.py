@@ -107,11 +107,14 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class LocalBroker:
-    """One Tansu process on 127.0.0.1; start() waits until it answers Kafka requests."""
+    """One Tansu process (on 127.0.0.1 unless told otherwise); start() waits until it answers
+    Kafka requests. `host`/`advertised_host` exist for a broker pod in a development cluster
+    (bind 0.0.0.0, advertise the Service name); local runs and tests keep the loopback."""
 
     def __init__(self, port: int | None = None, *,
                  topics: Mapping[str, int] | Iterable[str] = DEFAULT_PARTITIONS,
-                 start_timeout_s: float = 20.0, log_path: Path | None = None) -> None:
+                 start_timeout_s: float = 20.0, log_path: Path | None = None,
+                 host: str = "127.0.0.1", advertised_host: str | None = None) -> None:
         if port is not None and not 0 < port < 65536:
             raise ConfigError(f"port must be in 1..65535, got {port}")
         self.port = port or free_port()
@@ -120,19 +123,21 @@ class LocalBroker:
         self.start_timeout_s = start_timeout_s
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+        self.host = host
+        self.advertised_host = advertised_host or host
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.advertised_host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
     def start(self) -> LocalBroker:
-        url = f"tcp://127.0.0.1:{self.port}"
-        cmd = [str(find_tansu()), "broker", "--listener-url", url,
-               "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        cmd = [str(find_tansu()), "broker", "--listener-url", f"tcp://{self.host}:{self.port}",
+               "--advertised-listener-url", f"tcp://{self.advertised_host}:{self.port}",
+               "--storage-engine", "memory://tansu/"]
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,

@@ -21,6 +21,10 @@ def register_broker(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=9092, help="loopback port (default 9092)")
     p.add_argument("--partitions", type=int, default=None,
                    help="partitions of mocap.frames and mocap.features (default 4)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default 127.0.0.1; 0.0.0.0 only inside a container)")
+    p.add_argument("--advertised-host", default=None,
+                   help="host name clients are told to use (default: --host)")
     p.set_defaults(func=_run_broker)
 
 
@@ -33,7 +37,8 @@ def _run_broker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with LocalBroker(args.port, topics=topics) as broker:
+    with LocalBroker(args.port, topics=topics, host=args.host,
+                     advertised_host=args.advertised_host) as broker:
         listing = ", ".join(f"{t}[{n}]" for t, n in topics.items())
         print(f"broker ready on {broker.bootstrap_servers} (pid {broker.pid}); "  # noqa: T201
               f"topics: {listing}", flush=True)
