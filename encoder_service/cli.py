@@ -41,9 +41,9 @@ def settings_from_args(args: argparse.Namespace) -> EncoderSettings:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from encoder_service.log import configure_logging
     from encoder_service.server import serve
     from mochat.errors import ConfigError
+    from mochat.log import configure_logging
 
     try:
         settings = settings_from_args(args)

@@ -49,7 +49,7 @@ async def _run(settings) -> int:  # noqa: ANN001 - IngestSettings, imported lazi
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ingest.log import configure_logging
+    from mochat.log import configure_logging
 
     args = build_parser().parse_args(argv)
     try:

@@ -58,8 +58,8 @@ def settings_from_args(args: argparse.Namespace):  # -> LlmSettings (imported la
 def run_serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    from llm_service.log import configure_logging
     from llm_service.server import serve
+    from mochat.log import configure_logging
 
     settings = settings_from_args(args)
     configure_logging(settings.log_level)

@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import structlog
 import torch
-import yaml
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -41,6 +40,7 @@ from training.pretext import (
     pretext_loss,
     targets,
 )
+from training.recipe import read_recipe
 
 log = structlog.get_logger(__name__)
 
@@ -76,18 +76,7 @@ class EncoderRecipe:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> EncoderRecipe:
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"{path}: cannot read recipe: {err}") from None
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"{path}: unknown recipe keys {unknown}; expected {sorted(known)}")
-        try:
-            recipe = cls(**raw)
-        except TypeError as err:
-            raise ConfigError(f"{path}: {err}") from None
+        recipe = read_recipe(cls, path)
         recipe.check()
         return recipe
 

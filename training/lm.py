@@ -14,13 +14,12 @@ import json
 import math
 import random
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
 import torch
-import yaml
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -29,6 +28,7 @@ from mochat.models.checkpoint import load_encoder
 from mochat.models.llm import load_llm
 from mochat.models.mochat import MoChat, MoChatConfig
 from training.lm_data import collate, encode_corpus, read_dialogues
+from training.recipe import read_recipe
 
 log = structlog.get_logger(__name__)
 STAGES = ("align", "finetune")
@@ -64,17 +64,7 @@ class LMRecipe:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> LMRecipe:
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"{path}: cannot read recipe: {err}") from None
-        unknown = sorted(set(raw) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"{path}: unknown recipe keys {unknown}")
-        try:
-            recipe = cls(**raw)
-        except TypeError as err:
-            raise ConfigError(f"{path}: {err}") from None
+        recipe = read_recipe(cls, path)
         if recipe.stage not in STAGES:
             raise ConfigError(f"{path}: unknown stage {recipe.stage!r}; expected {STAGES}")
         if recipe.stage == "align" and not recipe.encoder:

@@ -1,4 +1,4 @@
-"""structlog JSON logging, configured once by the entry point."""
+"""structlog JSON logging for the services, configured once by each entry point."""
 
 from __future__ import annotations
 
