@@ -187,6 +187,9 @@ def main() -> int:
     args = p.parse_args()
     import torch
 
+    from mochat.log import configure_logging
+
+    configure_logging("warning")  # the server's per-question logs would drown the report
     started = time.perf_counter()
     pipeline, which = load_pipeline(args.model, args.max_new_tokens, args.pool_frames)
     feats = windows(pipeline, args.clients)
