@@ -56,6 +56,7 @@ class LMRecipe:
     warmup_ratio: float = 0.03
     grad_clip: float = 1.0
     lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}; None = full
+    oversample: dict[str, int] = field(default_factory=dict)  # task -> repeat factor
     log_every: int = 10
     save_every: int = 100
     eval_per_task: int = 40
@@ -82,8 +83,12 @@ def build_model(recipe: LMRecipe) -> MoChat:
         model = MoChat(config, load_encoder(recipe.encoder), llm, tokenizer)
         model.llm.requires_grad_(False)
         return model
-    model = MoChat.from_pretrained(recipe.init)
-    if recipe.lora:
+    model = MoChat.from_pretrained(recipe.init, merge_adapter=False)
+    if hasattr(model.llm, "peft_config"):  # continue the init's own adapter
+        if recipe.lora is None:
+            raise ConfigError(f"init {recipe.init} holds a LoRA adapter: continue it with "
+                              "`lora:` in the recipe, or merge it first")
+    elif recipe.lora is not None:
         from peft import LoraConfig, get_peft_model
 
         spec = {"r": 16, "alpha": 32, "dropout": 0.05,
@@ -169,6 +174,8 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
     model = build_model(recipe)
     rows = read_dialogues(recipe.dialogues, "train", tasks=recipe.tasks,
                           limit_per_task=recipe.limit_per_task, seed=recipe.seed)
+    for task, factor in recipe.oversample.items():  # e.g. the small general set
+        rows += [r for r in rows if r.get("task") == task] * (factor - 1)
     features = encode_corpus(model.encoder, recipe.corpus, (r["motion_id"] for r in rows),
                              progress=progress)
     params = [p for p in model.parameters() if p.requires_grad]

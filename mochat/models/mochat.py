@@ -214,7 +214,10 @@ class MoChat(nn.Module):
         return out
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, llm: str | None = None) -> MoChat:
+    def from_pretrained(cls, directory: str | Path, *, llm: str | None = None,
+                        merge_adapter: bool = True) -> MoChat:
+        """Rebuild a saved model. A LoRA adapter is merged for inference; with
+        `merge_adapter=False` it stays a trainable PeftModel (to continue fine-tuning it)."""
         from mochat.models.llm import load_llm
 
         root = Path(directory)
@@ -228,7 +231,10 @@ class MoChat(nn.Module):
         if (root / ADAPTER_DIR).is_dir():
             from peft import PeftModel
 
-            base = PeftModel.from_pretrained(base, root / ADAPTER_DIR).merge_and_unload()
+            base = PeftModel.from_pretrained(base, root / ADAPTER_DIR,
+                                             is_trainable=not merge_adapter)
+            if merge_adapter:
+                base = base.merge_and_unload()
         model = cls(config, load_encoder(root), base, tokenizer)
         state = load_file(str(root / WEIGHTS_FILE))
         missing = set(model.trainable_state()) - set(state)

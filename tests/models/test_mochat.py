@@ -108,8 +108,8 @@ def test_a_few_steps_overfit_a_tiny_batch(tiny_llm_dir, config):
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-    assert float(out.ce_loss) < 0.5 * first[0]
-    assert float(out.diou_loss) < 0.5 * first[1]
+    assert out.ce_loss.item() < 0.5 * first[0]
+    assert out.diou_loss.item() < 0.5 * first[1]
     # the head's span lies inside the motion (16 frames -> frames 0..15)
     start, end = out.spans[0].tolist()
     assert 0 <= start <= end <= 15
