@@ -70,14 +70,19 @@ $MOCHAT replay "$MOTION" --bootstrap-servers "$KAFKA" --fps 20 --streams 1 --str
 sleep 3  # let the last window close (idle flush) and reach the LLM service
 
 echo "== 5. questions to the LLM service about the live stream"
-for q in "Describe the motion." "Which side did the person use? Answer left or right." \
-         "When does the first action happen?"; do
+# The three tasks in the phrasing the model was trained on (the paper's templates), built
+# from the motion's first ground-truth action so the answers can be checked by eye.
+PHRASE=$("$PY" -c "import json; print(json.load(open('$OUT/corpus/spans/$ID.json'))['actions'][0]['phrase'])")
+GAP=$(echo "$PHRASE" | sed -E 's/\b(left|right)\b/( )/')
+for q in "Describe the action concisely as represented in the skeleton sequence." \
+         "a person $GAP. Complete the content in brackets with left or right." \
+         "From which frame does a person $PHRASE start and at which frame does it end?"; do
   echo "Q: $q"
   $MOCHAT ask --server "$LLM" --stream demo-0 "$q" --json | tee -a "$OUT/answers.jsonl"
 done
 
 echo "== 6. offline chat on the file, and the answered span rendered"
-QUESTION="From which frame does the first action start and at which frame does it end?"
+QUESTION="Please tell me when a person $PHRASE was executed in this skeleton sequence."
 $MOCHAT chat "$MOTION" --model "$MODEL" --ask "$QUESTION" --json | tee "$OUT/chat.json"
 SPAN=$("$PY" -c "import json; s=json.load(open('$OUT/chat.json'))['span']; print(s['start'], s['end']) if s else print('')")
 $MOCHAT render "$MOTION" --out "$OUT/$ID.gif" --stride 2 ${SPAN:+--span $SPAN}
