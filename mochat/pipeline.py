@@ -82,8 +82,8 @@ class MoChatPipeline:
         self.model = model.eval()
         self.max_new_tokens = max_new_tokens
         tok = model.tokenizer
-        self.stop_ids = {i for i in (tok.eos_token_id,
-                                     tok.convert_tokens_to_ids("<|im_end|>")) if i is not None}
+        self.stop_ids: set[int] = {int(i) for i in (tok.eos_token_id,  # type: ignore[arg-type]
+                                   tok.convert_tokens_to_ids("<|im_end|>")) if i is not None}
         self.stop_ids.discard(tok.unk_token_id)
 
     @classmethod
@@ -127,10 +127,10 @@ class MoChatPipeline:
         prompts = [encode_chat(tok, conv.messages(q), num_motion_tokens=n,
                                generation_prompt=True).input_ids
                    for (conv, q), n in zip(items, n_tokens, strict=True)]
-        stream = None if on_token is None else (lambda i, t: on_token(i, tok.decode([t])))
+        stream = None if on_token is None else (lambda i, t: on_token(i, str(tok.decode([t]))))
         gen = greedy_decode(model, feats, fmask, prompts, max_new_tokens=self.max_new_tokens,
                             stop_ids=self.stop_ids, on_token=stream)
-        texts = [tok.decode(ids, skip_special_tokens=False).strip() for ids in gen.token_ids]
+        texts = [str(tok.decode(ids, skip_special_tokens=False)).strip() for ids in gen.token_ids]
         texts = [_clean(t) for t in texts]
         spans = self._spans(items, feats, fmask, prompts, gen.token_ids, texts)
         if self.model.head is not None:  # MoChat-R: the head's span is the answer

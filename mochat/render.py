@@ -60,6 +60,6 @@ def render_motion(joints: np.ndarray, out: str | Path, *, layout: SkeletonLayout
     anim = FuncAnimation(fig, draw, frames=frames, blit=False)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    anim.save(out, writer=PillowWriter(fps=fps / max(1, stride)))
+    anim.save(out, writer=PillowWriter(fps=max(1, round(fps / max(1, stride)))))
     plt.close(fig)
     return out

@@ -69,8 +69,8 @@ class EncodedChat:
 
 def _render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]],
             generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False,
-                                         add_generation_prompt=generation_prompt)
+    return str(tokenizer.apply_chat_template(messages, tokenize=False,
+                                             add_generation_prompt=generation_prompt))
 
 
 def encode_chat(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], *,
@@ -80,7 +80,7 @@ def encode_chat(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str
     With `generation_prompt`, the text ends with the assistant prompt (for inference) and
     a trailing assistant message, if any, is not expected.
     """
-    skeleton_id = tokenizer.convert_tokens_to_ids(SKELETON_TOKEN)
+    skeleton_id = int(tokenizer.convert_tokens_to_ids(SKELETON_TOKEN))  # type: ignore[arg-type]
     ids: list[int] = []
     labels: list[int] = []
     done = ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -76,14 +77,15 @@ class MoChat(nn.Module):
         self.encoder = encoder.eval().requires_grad_(False)  # frozen in both stages
         self.llm = llm
         self.tokenizer = tokenizer
-        self.base_vocab = llm.get_input_embeddings().weight.shape[0]
+        embeddings: nn.Embedding = llm.get_input_embeddings()  # type: ignore[assignment]
+        self.base_vocab = int(embeddings.num_embeddings)
         added = [SKELETON_TOKEN]
         if config.frame_tokens:
             added += [frame_token(i) for i in range(config.max_frames)]
         tokenizer.add_tokens(added, special_tokens=True)  # no-op for tokens it already has
-        self.skeleton_id = tokenizer.convert_tokens_to_ids(SKELETON_TOKEN)
-        self.frame_id0 = tokenizer.convert_tokens_to_ids(frame_token(0)) \
-            if config.frame_tokens else -1
+        self.skeleton_id: int = tokenizer.convert_tokens_to_ids(SKELETON_TOKEN)  # type: ignore
+        self.frame_id0: int = tokenizer.convert_tokens_to_ids(frame_token(0)) \
+            if config.frame_tokens else -1  # type: ignore[assignment]
         width = llm.config.hidden_size
         self.projector = build_projector(config.projector, encoder.feature_dim, width)
         self.head = RegressionHead(width, config.head_hidden) if config.regression_head else None
@@ -127,7 +129,7 @@ class MoChat(nn.Module):
     def build_inputs(self, features: Tensor, feature_mask: Tensor, input_ids: Tensor
                      ) -> tuple[Tensor, Tensor, Tensor]:
         tokens, token_mask = self.motion_tokens(features, feature_mask)
-        embeds = splice_motion(self.embed_text(input_ids), input_ids == self.skeleton_id,
+        embeds = splice_motion(self.embed_text(input_ids), input_ids.eq(self.skeleton_id),
                                tokens, token_mask)
         return embeds, tokens, token_mask
 
@@ -227,6 +229,7 @@ class MoChat(nn.Module):
         known = {f.name for f in fields(MoChatConfig)}
         config = MoChatConfig(**{k: v for k, v in raw.items() if k in known})
         source = str(root / LLM_DIR) if (root / LLM_DIR).is_dir() else (llm or config.llm)
+        base: Any
         base, tokenizer = load_llm(source)
         if (root / ADAPTER_DIR).is_dir():
             from peft import PeftModel
