@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -20,23 +19,12 @@ from mochat.export.sidecar import read_sidecar, write_sidecar
 from protos.convert import features_from_proto
 from protos.mochat.v1 import encoder_pb2_grpc
 from tests.encoder_service.conftest import encode_request, make_window
+from tests.process_helpers import wait_for_event
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "encoder_service"
 
 
-def _wait_for_event(proc: subprocess.Popen[str], event: str, timeout_s: float = 30) -> dict:
-    """Read JSON log lines from the process until one has `event`."""
-    deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"process exited (rc={proc.poll()}) before {event!r}")
-        record = json.loads(line)
-        if record["event"] == event:
-            return record
-    raise AssertionError(f"no {event!r} log line within {timeout_s} s")
 
 
 @pytest.mark.asyncio(loop_scope="session")
@@ -48,7 +36,7 @@ async def test_sigterm_finishes_in_flight_calls(tiny_model: Path) -> None:
          "--max-delay-ms", "1500", "--max-batch", "64", "--shutdown-grace-s", "10"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        serving = await asyncio.to_thread(_wait_for_event, proc, "serving")
+        serving = await asyncio.to_thread(wait_for_event, proc, "serving")
         assert serving["level"] == "info" and serving["providers"] == ["CPUExecutionProvider"]
         async with grpc.aio.insecure_channel(f"127.0.0.1:{serving['port']}") as channel:
             stub = encoder_pb2_grpc.EncoderServiceStub(channel)
@@ -57,7 +45,7 @@ async def test_sigterm_finishes_in_flight_calls(tiny_model: Path) -> None:
             assert not in_flight.done()
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(_wait_for_event, proc, "draining")
+            await asyncio.to_thread(wait_for_event, proc, "draining")
             with pytest.raises(grpc.aio.AioRpcError) as refused:  # new calls are refused
                 await stub.Encode(encode_request(make_window("late", 0, 8)), timeout=5)
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE

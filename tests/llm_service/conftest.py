@@ -28,25 +28,17 @@ FPS = 20.0
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_llm_dir: Path) -> Path:
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from mochat.models import build_encoder, encoder_tiny
-    from mochat.models.llm import load_llm, smollm2_dir
+    from mochat.models.llm import load_llm
     from mochat.models.mochat import MoChat, MoChatConfig
     from mochat.skeleton import SMPL22
 
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=1024, tie_word_embeddings=True,
-                         initializer_range=0.5)  # at 0.02 it only ever says "\n"
-    llm_dir = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(llm_dir)
-    tokenizer.save_pretrained(llm_dir)
+    llm_dir = tiny_llm_dir
     llm, tok = load_llm(str(llm_dir))
+    torch.manual_seed(0)
     encoder = build_encoder("jgse", encoder_tiny(), SMPL22)
     model = MoChat(MoChatConfig(llm=str(llm_dir), regression_head=True), encoder, llm, tok)
     return model.save_pretrained(tmp_path_factory.mktemp("tiny-mochat"))

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from protos.convert import array_to_proto
 from protos.mochat.v1 import frames_pb2, llm_pb2, llm_pb2_grpc
 from tests.llm_service.conftest import T0_US, GatedPipeline, random_joints, running_server
+from tests.process_helpers import wait_for_event
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.kafka]
 REPO = Path(__file__).resolve().parents[2]
@@ -77,21 +78,6 @@ async def test_a_stream_from_kafka_is_answered_in_absolute_frames(
     assert span.last_capture_time_us == T0_US + span.last_frame * 50_000
 
 
-def _wait_for_event(proc: subprocess.Popen[str], event: str, timeout_s: float = 90,
-                    seen: list[dict] | None = None) -> dict:
-    """Read JSON log lines (kept in `seen`) until one has `event`."""
-    deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"process exited (rc={proc.poll()}) before {event!r}")
-        record = json.loads(line)
-        if seen is not None:
-            seen.append(record)
-        if record["event"] == event:
-            return record
-    raise AssertionError(f"no {event!r} log line within {timeout_s} s")
 
 
 async def _wait_for_stream(address: str, stream: str, timeout_s: float = 30) -> None:
@@ -127,7 +113,7 @@ async def test_the_command_line_serves_and_asks(tiny_checkpoint: Path, kafka_boo
     proc = await asyncio.to_thread(_start_server, tiny_checkpoint, kafka_bootstrap, topic,
                                    tmp_path / "stderr.log")
     try:
-        serving = await asyncio.to_thread(_wait_for_event, proc, "serving")
+        serving = await asyncio.to_thread(wait_for_event, proc, "serving", 90)
         address = f"127.0.0.1:{serving['port']}"
         await _wait_for_stream(address, "cli")
         ask = await asyncio.to_thread(
@@ -142,7 +128,7 @@ async def test_the_command_line_serves_and_asks(tiny_checkpoint: Path, kafka_boo
             cwd=REPO, capture_output=True, text=True, timeout=60)
         proc.send_signal(signal.SIGTERM)
         logs: list[dict] = []
-        await asyncio.to_thread(_wait_for_event, proc, "stopped", 60, logs)
+        await asyncio.to_thread(wait_for_event, proc, "stopped", 60, logs)
         assert await asyncio.to_thread(proc.wait, 30) == 0
     finally:
         if proc.poll() is None:
