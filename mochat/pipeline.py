@@ -24,7 +24,7 @@ from mochat.models.chat_format import (
     replace_span,
     to_messages,
 )
-from mochat.models.generate import greedy_decode, left_pad
+from mochat.models.generate import greedy_decode
 from mochat.models.mochat import MoChat
 from mochat.skeleton import SMPL22, SkeletonLayout, normalize
 
@@ -128,11 +128,13 @@ class MoChatPipeline:
                                generation_prompt=True).input_ids
                    for (conv, q), n in zip(items, n_tokens, strict=True)]
         stream = None if on_token is None else (lambda i, t: on_token(i, str(tok.decode([t]))))
+        wanted = [asks_when(q) for _, q in items]
         gen = greedy_decode(model, feats, fmask, prompts, max_new_tokens=self.max_new_tokens,
-                            stop_ids=self.stop_ids, on_token=stream)
+                            stop_ids=self.stop_ids, on_token=stream,
+                            keep_hidden=model.head is not None and any(wanted))
         texts = [str(tok.decode(ids, skip_special_tokens=False)).strip() for ids in gen.token_ids]
         texts = [_clean(t) for t in texts]
-        spans = self._spans(items, feats, fmask, prompts, gen.token_ids, texts)
+        spans = self._spans(items, wanted, fmask, gen, texts)
         if self.model.head is not None:  # MoChat-R: the head's span is the answer
             texts = [t if s is None else replace_span(t, s.start, s.end)
                      for t, s in zip(texts, spans, strict=True)]
@@ -141,16 +143,14 @@ class MoChatPipeline:
                 for (conv, _), text, span, t, ids
                 in zip(items, texts, spans, frames, gen.token_ids, strict=True)]
 
-    def _spans(self, items, feats, fmask, prompts, answers, texts) -> list[Span | None]:
+    def _spans(self, items, wanted, fmask, gen, texts) -> list[Span | None]:
         """Head spans (MoChat-R) or spans parsed from the text, for 'when' questions only."""
-        wanted = [asks_when(q) for _, q in items]
         spans: list[Span | None] = [None] * len(items)
         head_spans = None
-        if self.model.head is not None and any(wanted):
-            full = [p + a for p, a in zip(prompts, answers, strict=True)]
-            ids, mask = _right_pad(full, self.model.tokenizer.pad_token_id or 0)
-            out = self.model(feats, fmask, ids, mask)
-            head_spans = out.spans
+        if gen.hidden is not None:  # the decode kept the states the head reads
+            fractions, last = self.model.head_fractions(gen.motion_tokens, gen.motion_mask,
+                                                        gen.hidden, gen.hidden_mask, fmask)
+            head_spans = fractions * last
         for i, ((conv, _), want) in enumerate(zip(items, wanted, strict=True)):
             if not want:
                 continue
@@ -170,7 +170,3 @@ class MoChatPipeline:
 def _clean(text: str) -> str:
     return text.replace("<|im_end|>", "").replace("</s>", "").strip()
 
-
-def _right_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    ids, mask = left_pad([s[::-1] for s in sequences], pad_id)
-    return ids.flip(1), mask.flip(1)

@@ -20,6 +20,12 @@ from mochat.models.mochat import MoChat
 class Generation:
     token_ids: list[list[int]]  # per sample, without the prompt and without the stop token
     first_token_s: float  # wall time to the first token of the batch
+    # With keep_hidden: last-layer states of prompt + answer, packed to start at column 0
+    # (right padding), their mask, and the motion tokens; what the regression head reads.
+    hidden: Tensor | None = None  # (B, L, D)
+    hidden_mask: Tensor | None = None  # (B, L)
+    motion_tokens: Tensor | None = None  # (B, N, D)
+    motion_mask: Tensor | None = None  # (B, N)
 
 
 def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
@@ -37,18 +43,27 @@ def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
 def greedy_decode(model: MoChat, features: Tensor, feature_mask: Tensor,
                   prompts: list[list[int]], *, max_new_tokens: int = 64,
                   stop_ids: set[int] | None = None,
-                  on_token: Callable[[int, int], None] | None = None) -> Generation:
-    """Decode up to `max_new_tokens` per prompt; `on_token(sample, token_id)` streams."""
+                  on_token: Callable[[int, int], None] | None = None,
+                  keep_hidden: bool = False) -> Generation:
+    """Decode up to `max_new_tokens` per prompt; `on_token(sample, token_id)` streams.
+
+    `keep_hidden` also returns the hidden states of prompt + answer, so the regression head
+    needs no second forward pass: the states of a generated token come from the step that
+    feeds it back, which the loop runs for every token of a sample before its stop token.
+    """
     import time
 
     start = time.perf_counter()
     tokenizer = model.tokenizer
     stop = stop_ids if stop_ids is not None else {tokenizer.eos_token_id}
     ids, mask = left_pad(prompts, tokenizer.pad_token_id or 0)
-    embeds, _, _ = model.build_inputs(features, feature_mask, ids)
+    embeds, tokens, token_mask = model.build_inputs(features, feature_mask, ids)
+    prompt_mask = mask
     positions = (mask.cumsum(1) - 1).clamp(min=0)
+    want_hidden = keep_hidden or model.frame_embed is not None
     out = model.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
-                    use_cache=True, output_hidden_states=model.frame_embed is not None)
+                    use_cache=True, output_hidden_states=want_hidden)
+    states = [out.hidden_states[-1]] if keep_hidden else []  # (B, Lp, D), then (B, 1, D)
     batch = len(prompts)
     done = torch.zeros(batch, dtype=torch.bool)
     generated: list[list[int]] = [[] for _ in range(batch)]
@@ -78,5 +93,26 @@ def greedy_decode(model: MoChat, features: Tensor, feature_mask: Tensor,
         step_embeds = model.embed_text(next_ids[:, None])
         out = model.llm(inputs_embeds=step_embeds, attention_mask=mask, position_ids=positions,
                         past_key_values=out.past_key_values, use_cache=True,
-                        output_hidden_states=model.frame_embed is not None)
-    return Generation(generated, first_token_s)
+                        output_hidden_states=want_hidden)
+        if keep_hidden:
+            states.append(out.hidden_states[-1])
+    if not keep_hidden:
+        return Generation(generated, first_token_s)
+    hidden, hidden_mask = _pack_states(states, prompt_mask, [len(g) for g in generated])
+    return Generation(generated, first_token_s, hidden, hidden_mask, tokens, token_mask)
+
+
+def _pack_states(states: list[Tensor], prompt_mask: Tensor, answer_lengths: list[int]
+                 ) -> tuple[Tensor, Tensor]:
+    """Left-padded prompt states + per-step states -> right-padded (B, L, D) and mask."""
+    prompt, steps = states[0], torch.cat(states[1:], 1) if len(states) > 1 else None
+    rows = []
+    for i, n in enumerate(answer_lengths):
+        real = prompt[i, prompt_mask[i].bool()]  # (Lp_i, D)
+        rows.append(real if steps is None or n == 0 else torch.cat([real, steps[i, :n]]))
+    width = max(r.shape[0] for r in rows)
+    hidden = prompt.new_zeros(len(rows), width, prompt.shape[-1])
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, r in enumerate(rows):
+        hidden[i, :r.shape[0]], mask[i, :r.shape[0]] = r, 1
+    return hidden, mask

@@ -179,8 +179,8 @@ class MoChat(nn.Module):
             logits = self.output_logits(out.logits, hidden)
         pred_spans = diou = None
         if self.head is not None:
-            fractions = self.head(tokens, token_mask, hidden, attention_mask.bool())
-            last = (feature_mask.sum(1, keepdim=True) - 1).clamp(min=1).to(fractions.dtype)
+            fractions, last = self.head_fractions(tokens, token_mask, hidden, attention_mask,
+                                                  feature_mask)
             pred_spans = fractions * last  # (B, 2) frames
             if spans is not None and span_mask is not None and span_mask.any():
                 target_fr = spans.to(fractions.dtype) / last
@@ -189,6 +189,18 @@ class MoChat(nn.Module):
         if ce is not None:
             loss = ce if diou is None else ce + self.config.diou_weight * diou
         return MoChatOutput(loss, logits, pred_spans, ce, diou, hidden)
+
+    def head_fractions(self, tokens: Tensor, token_mask: Tensor, hidden: Tensor,
+                       text_mask: Tensor, feature_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Regression head: span as fractions (B, 2), and each motion's last frame (B, 1).
+
+        `hidden` (B, L, D) must start at the first real token of every row (right padding):
+        the head pools by the attention column of position 0.
+        """
+        assert self.head is not None, "this model has no regression head"
+        fractions = self.head(tokens, token_mask, hidden, text_mask.bool())
+        last = (feature_mask.sum(1, keepdim=True) - 1).clamp(min=1).to(fractions.dtype)
+        return fractions, last
 
     # -- persistence ----------------------------------------------------------------------
     def trainable_state(self) -> dict[str, Tensor]:

@@ -10,6 +10,7 @@ from mochat.models.chat_format import (
     replace_span,
     to_messages,
 )
+from mochat.models.generate import greedy_decode
 from mochat.models.layers import diou_loss, pool_time, splice_motion
 from mochat.models.llm import load_llm
 from mochat.models.mochat import MoChat, MoChatConfig
@@ -158,3 +159,35 @@ def test_question_and_span_parsing():
     rewritten = replace_span("From frame 1 to frame 2. waves", 9, 74)
     assert rewritten == "From frame 9 to frame 74. waves"
     assert replace_span("it waves", 9, 74) == "it waves"
+
+
+
+def test_decode_keeps_the_states_a_second_forward_would_compute(tiny_llm_dir):
+    # the head reads hidden states kept during decoding; a full forward over prompt + answer
+    # (right padded) must give the same spans, for prompts of different lengths in one batch
+    model = _model(tiny_llm_dir, pool_frames=2).eval()
+    frames = (16, 9)
+    feats = torch.zeros(2, 16, model.encoder.feature_dim)
+    fmask = torch.zeros(2, 16, dtype=torch.bool)
+    prompts = []
+    for i, (n, question) in enumerate(zip(frames, ["When does the person wave?",
+                                                   "From which frame does the kick start?"],
+                                          strict=True)):
+        feats[i, :n], fmask[i, :n] = torch.randn(n, model.encoder.feature_dim), True
+        conv = Conversation(feats[i, :n])
+        prompts.append(encode_chat(model.tokenizer, conv.messages(question),
+                                   num_motion_tokens=-(-n // 2), generation_prompt=True).input_ids)
+    gen = greedy_decode(model, feats, fmask, prompts, max_new_tokens=5, keep_hidden=True)
+    kept, last = model.head_fractions(gen.motion_tokens, gen.motion_mask, gen.hidden,
+                                      gen.hidden_mask, fmask)
+    for i, n in enumerate(frames):
+        full = torch.tensor([prompts[i] + gen.token_ids[i]])
+        with torch.no_grad():
+            out = model(feats[i:i + 1, :n], fmask[i:i + 1, :n], full, torch.ones_like(full))
+        length = full.shape[1]
+        assert int(gen.hidden_mask[i].sum()) == length
+        # the same states, row by row, up to float error (the KV cache and left padding
+        # sum in another order); a misaligned or padded row differs by O(1)
+        torch.testing.assert_close(gen.hidden[i, :length], out.hidden_states[0],
+                                   atol=1e-3, rtol=1e-3)
+        torch.testing.assert_close(kept[i] * last[i], out.spans[0], atol=0.02, rtol=0)
