@@ -133,8 +133,7 @@ def save_checkpoint(model: MoChat, optimizer: torch.optim.Optimizer, step: int,
 def _restore(model: MoChat, optimizer: torch.optim.Optimizer, directory: Path
              ) -> tuple[int, list[int]]:
     state = json.loads((directory / "trainer_state.json").read_text())
-    saved = MoChat.from_pretrained(directory / "model")
-    model.load_state_dict(saved.trainable_state(), strict=False)
+    model.load_trainable_state(directory / "model")  # the LLM and encoder are already built
     if hasattr(model.llm, "peft_config") or any(p.requires_grad for p in model.llm.parameters()):
         _load_llm_weights(model, directory / "model")
     tensors = load_file(str(directory / "optimizer.safetensors"))
@@ -152,10 +151,9 @@ def _restore(model: MoChat, optimizer: torch.optim.Optimizer, directory: Path
 def _load_llm_weights(model: MoChat, directory: Path) -> None:
     if hasattr(model.llm, "peft_config"):
         from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file as load
 
-        set_peft_model_state_dict(model.llm, load(str(directory / "adapter" /
-                                                      "adapter_model.safetensors")))
+        set_peft_model_state_dict(model.llm, load_file(str(directory / "adapter" /
+                                                           "adapter_model.safetensors")))
     else:
         from transformers import AutoModelForCausalLM
 

@@ -251,9 +251,14 @@ class MoChat(nn.Module):
             if merge_adapter:
                 base = base.merge_and_unload()
         model = cls(config, load_encoder(root), base, tokenizer)
-        state = load_file(str(root / WEIGHTS_FILE))
-        missing = set(model.trainable_state()) - set(state)
-        if missing:
-            raise DataFormatError(f"{root / WEIGHTS_FILE}: missing {sorted(missing)[:5]}")
-        model.load_state_dict(state, strict=False)
+        model.load_trainable_state(root)
         return model.eval()
+
+    def load_trainable_state(self, directory: str | Path) -> None:
+        """Load projector, head and frame-ID table from a checkpoint's mochat.safetensors."""
+        path = Path(directory) / WEIGHTS_FILE
+        state = load_file(str(path))
+        missing = set(self.trainable_state()) - set(state)
+        if missing:
+            raise DataFormatError(f"{path}: missing {sorted(missing)[:5]}")
+        self.load_state_dict(state, strict=False)
