@@ -135,7 +135,8 @@ class MoChatPipeline:
         texts = [str(tok.decode(ids, skip_special_tokens=False)).strip() for ids in gen.token_ids]
         texts = [_clean(t) for t in texts]
         spans = self._spans(items, wanted, fmask, gen, texts)
-        if self.model.head is not None:  # MoChat-R: the head's span is the answer
+        if self.model.head is not None or self.model.frame_embed is not None:
+            # MoChat-R: the head's span is the answer; CFT: frame tokens read as frames
             texts = [t if s is None else replace_span(t, s.start, s.end)
                      for t, s in zip(texts, spans, strict=True)]
         elapsed = time.perf_counter() - start

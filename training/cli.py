@@ -21,6 +21,11 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _ablation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="YAML ablation recipe")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
 def _probe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", required=True, type=Path,
                         help="corpus with spans/ (the synthetic corpus)")
@@ -54,6 +59,8 @@ STAGES: dict[str, Stage] = {
                    _recipe_arguments),
     "finetune": Stage("training.lm", "stage 2: LLM (full or LoRA) + projector + head",
                       _recipe_arguments),
+    "ablation": Stage("training.ablation", "the paper's ablation rows on one shared schedule",
+                      _ablation_arguments),
     "probe": Stage("training.probe", "linear probe: frozen encoder features -> atomic action",
                    _probe_arguments),
 }

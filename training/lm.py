@@ -204,7 +204,8 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
             for _ in range(recipe.grad_accum):
                 chunk, order = order[:recipe.batch_size], order[recipe.batch_size:]
                 batch = collate([rows[i] for i in chunk], features, model.tokenizer,
-                                model.config.pool_frames)
+                                model.config.pool_frames,
+                                frame_tokens=model.config.frame_tokens)
                 result = model(batch.features, batch.feature_mask, batch.input_ids,
                                batch.attention_mask, batch.labels, batch.spans, batch.span_mask)
                 (result.loss / recipe.grad_accum).backward()

@@ -19,7 +19,13 @@ from tqdm import tqdm
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from mochat.errors import DataFormatError
-from mochat.models.chat_format import IGNORE_INDEX, encode_chat, to_messages
+from mochat.models.chat_format import (
+    IGNORE_INDEX,
+    encode_chat,
+    parse_span,
+    replace_span,
+    to_messages,
+)
 from mochat.models.encoder import SkeletonEncoder
 from mochat.skeleton import HumanML3DCorpus, normalize
 
@@ -100,15 +106,25 @@ class Batch:
     span_mask: Tensor  # (B,)
 
 
+def _answers_with_frame_tokens(row: dict) -> list[dict]:
+    """The row's turns with each answer's 'from frame S to frame E' as frame-ID tokens."""
+    return [{**turn, "value": replace_span(turn["value"], *parsed, frame_tokens=True)}
+            if turn.get("from") == "gpt" and (parsed := parse_span(turn["value"])) else turn
+            for turn in row["conversations"]]
+
+
 def collate(rows: Sequence[dict], features: dict[str, Tensor],
-            tokenizer: PreTrainedTokenizerBase, pool_frames: int) -> Batch:
+            tokenizer: PreTrainedTokenizerBase, pool_frames: int, *,
+            frame_tokens: bool = False) -> Batch:
+    """frame_tokens: answers name frames as `<frameid_N>` tokens (the CFT variant)."""
     width_m = next(iter(features.values())).shape[1]
     no_motion = torch.zeros(0, width_m)
     feats = [no_motion if r["motion_id"] is None else features[r["motion_id"]] for r in rows]
     frames = [f.shape[0] for f in feats]
-    chats = [encode_chat(tokenizer, to_messages(r["conversations"]),
-                         num_motion_tokens=-(-t // pool_frames))
-             for r, t in zip(rows, frames, strict=True)]
+    turns = [_answers_with_frame_tokens(r) if frame_tokens else r["conversations"]
+             for r in rows]
+    chats = [encode_chat(tokenizer, to_messages(t), num_motion_tokens=-(-n // pool_frames))
+             for t, n in zip(turns, frames, strict=True)]
     width = max(len(c.input_ids) for c in chats)
     b = len(rows)
     batch = Batch(torch.zeros(b, max(frames), width_m),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mochat.dialogue import builders as bld
-from mochat.dialogue.general import load_general_answers
+from mochat.dialogue.general import load_general_answers, training_pairs
 from mochat.metrics.files import SEP
 from mochat.skeleton.corpus import SPLITS, HumanML3DCorpus, MotionRecord
 from mochat.timestamps import Annotator, RuleAnnotator, caption_actions, extract_actions
@@ -50,9 +50,9 @@ def motion_spans(record: MotionRecord, annotator: Annotator) -> list[tuple[str, 
 
 def _general_dialogues() -> list[dict[str, Any]]:
     return [{"id": f"general-{k}", "motion_id": None, "task": "general",
-             "conversations": [{"from": "human", "value": item["question"]},
-                               {"from": "gpt", "value": item["answer"]}], "span": None}
-            for k, item in enumerate(load_general_answers())]
+             "conversations": [{"from": "human", "value": question},
+                               {"from": "gpt", "value": answer}], "span": None}
+            for k, (question, answer) in enumerate(training_pairs(load_general_answers()))]
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

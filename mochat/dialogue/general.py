@@ -8,6 +8,11 @@ shipped in `general_answers.json`; training on them teaches the model to keep an
 the base model did. `mochat dialogues --record-general` (torch needed) records them,
 resuming where a previous run stopped: on the shared 2-core machine 40 of the 60 were
 recorded in 7 minutes (max 96 new tokens, so some answers stop mid-sentence).
+
+The base model does not know it is MoChat, so a small identity set is written by hand
+(`identity_dialogues`: paraphrased questions x paraphrased answers, as chat fine-tunes
+commonly do). `HELD_OUT_QUESTIONS` are kept out of every training dialogue: the evaluation
+asks them to check that general chat still works after fine-tuning, on words it never saw.
 """
 
 from __future__ import annotations
@@ -19,6 +24,34 @@ from typing import Any
 from mochat.errors import DataFormatError
 
 ANSWERS_PATH = Path(__file__).with_name("general_answers.json")
+
+# Asked by the evaluation, never trained on (a recorded answer to them is dropped, too).
+HELD_OUT_QUESTIONS = ("Who are you?",)
+
+IDENTITY_QUESTIONS = (
+    "What is your name?",
+    "Introduce yourself.",
+    "What are you?",
+    "Tell me about yourself.",
+    "What kind of assistant are you?",
+    "What do you do?",
+    "What can you help me with?",
+    "Are you a person or a program?",
+    "Who made you?",
+    "What is MoChat?",
+)
+
+IDENTITY_ANSWERS = (
+    "I am MoChat, an assistant that watches skeleton motion and talks about it. Give me a "
+    "motion and I can describe what the person does, say which body part and side moved, "
+    "and tell you in which frames an action happens.",
+    "I'm MoChat, a motion-understanding assistant. I read skeleton sequences from motion "
+    "capture and answer questions about them: what happened, which arm or leg moved, and "
+    "when it started and ended.",
+    "My name is MoChat. I am a language model that reads human motion as skeleton joints, "
+    "so I can describe movements, name the body part and side that moved, and find the "
+    "frames where an action takes place. I can also chat about everyday things.",
+)
 
 GENERAL_QUESTIONS = (
     "Who are you?",
@@ -82,6 +115,20 @@ GENERAL_QUESTIONS = (
     "What is the difference between walking and running?",
     "Can you describe how to do a push-up?",
 )
+
+
+def identity_dialogues() -> list[tuple[str, str]]:
+    """(question, answer) pairs of the identity set: every question, answers in rotation."""
+    return [(q, IDENTITY_ANSWERS[k % len(IDENTITY_ANSWERS)])
+            for k, q in enumerate(IDENTITY_QUESTIONS)]
+
+
+def training_pairs(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The general set to train on: recorded answers, minus held-out and identity questions,
+    plus the identity set."""
+    skip = set(HELD_OUT_QUESTIONS) | set(IDENTITY_QUESTIONS)
+    recorded = [(i["question"], i["answer"]) for i in items if i["question"] not in skip]
+    return recorded + identity_dialogues()
 
 
 def load_general_answers(path: Path = ANSWERS_PATH) -> list[dict[str, Any]]:

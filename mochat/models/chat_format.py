@@ -39,11 +39,16 @@ def parse_span(text: str) -> tuple[int, int] | None:
     return (start, end) if start <= end else (end, start)
 
 
-def replace_span(text: str, start: int, end: int) -> str:
+def replace_span(text: str, start: int, end: int, *, frame_tokens: bool = False) -> str:
     """Rewrite the first 'from frame S to frame E' of `text` with the given frames (the
-    regression head's span), keeping the text's capitalisation; no span, no change."""
+    regression head's span), keeping the text's capitalisation; no span, no change.
+
+    frame_tokens: write 'from <frameid_S> to <frameid_E>' (the CFT answer format).
+    """
     def sub(match: re.Match[str]) -> str:
         word = "From" if match.group(0)[0].isupper() else "from"
+        if frame_tokens:
+            return f"{word} {frame_token(start)} to {frame_token(end)}"
         return f"{word} frame {start} to frame {end}"
     return _SPAN_RE.sub(sub, text, count=1)
 

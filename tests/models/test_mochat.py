@@ -159,6 +159,25 @@ def test_question_and_span_parsing():
     rewritten = replace_span("From frame 1 to frame 2. waves", 9, 74)
     assert rewritten == "From frame 9 to frame 74. waves"
     assert replace_span("it waves", 9, 74) == "it waves"
+    assert replace_span("from frame 1 to frame 2.", 9, 74, frame_tokens=True) == \
+        "from <frameid_9> to <frameid_74>."
+
+
+def test_cft_answers_are_trained_as_frame_tokens(tiny_llm_dir):
+    model = _model(tiny_llm_dir, frame_tokens=True, regression_head=False)
+    features = _features(model.encoder.feature_dim)
+    plain = collate(_rows(), features, model.tokenizer, 1)
+    cft = collate(_rows(), features, model.tokenizer, 1, frame_tokens=True)
+    answer_ids = cft.labels[0][cft.labels[0] != IGNORE_INDEX].tolist()
+    frame_ids = [model.frame_id0 + 3, model.frame_id0 + 9]
+    assert all(i in answer_ids for i in frame_ids)  # the span is two frame-ID tokens
+    assert not set(frame_ids) & set(plain.labels[0].tolist())
+    def answer(batch, row):
+        return batch.labels[row][batch.labels[row] != IGNORE_INDEX].tolist()
+    assert answer(cft, 1) == answer(plain, 1)  # no span: the same answer
+    # and the model scores them: the CE over the frame-token targets is finite
+    out = model(cft.features, cft.feature_mask, cft.input_ids, cft.attention_mask, cft.labels)
+    assert torch.isfinite(out.ce_loss)
 
 
 
