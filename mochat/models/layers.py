@@ -72,21 +72,29 @@ class RegressionHead(nn.Module):
     pooled vector to a (start, end) span as fractions of the motion.
 
     Position n/N is appended to each motion token before pooling, so the pooled vector
-    says *where* in time the pooled weight sits.
+    says *where* in time the pooled weight sits. Queries, keys and the pooled vector are
+    layer-normalised: LLM hidden states have norms of ~50, and without it the scores and
+    the MLP saturate at the first step, the span sticks to the whole motion and no gradient
+    moves it (measured on the first reference run: every test span was [0, last]).
     """
 
     def __init__(self, llm_dim: int, hidden: int) -> None:
         super().__init__()
+        self.norm_motion = nn.LayerNorm(llm_dim)
+        self.norm_hidden = nn.LayerNorm(llm_dim)
         self.query = nn.Linear(llm_dim, hidden)
         self.key = nn.Linear(llm_dim, hidden)
         self.value = nn.Linear(llm_dim, hidden)
+        self.norm_pooled = nn.LayerNorm(2 * hidden)
         self.mlp = nn.Sequential(nn.Linear(2 * hidden + 1, hidden), nn.GELU(),
                                  nn.Linear(hidden, 2))
 
     def forward(self, motion_tokens: Tensor, motion_mask: Tensor, hidden: Tensor,
                 text_mask: Tensor) -> Tensor:
         """(B, N, D), (B, N), (B, L, D), (B, L) -> (B, 2) span fractions in [0, 1]."""
-        q, k, v = self.query(motion_tokens), self.key(hidden), self.value(hidden)
+        q = self.query(self.norm_motion(motion_tokens))
+        keys = self.norm_hidden(hidden)
+        k, v = self.key(keys), self.value(keys)
         scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])  # (B, N, L)
         scores = scores.masked_fill(~text_mask[:, None, :], float("-inf"))
         attn = scores.softmax(-1)  # (B, N, L)
@@ -95,9 +103,9 @@ class RegressionHead(nn.Module):
         weights = bos / bos.sum(1, keepdim=True).clamp(min=1e-9)
         n = motion_tokens.shape[1]
         position = torch.arange(n, device=q.device, dtype=q.dtype) / max(n - 1, 1)
-        tokens = torch.cat([q, context, position.expand(q.shape[0], n)[..., None]], -1)
-        pooled = (weights.unsqueeze(-1) * tokens).sum(1)  # (B, 2H+1)
-        raw = torch.sigmoid(self.mlp(pooled))  # (B, 2)
+        pooled = (weights.unsqueeze(-1) * torch.cat([q, context], -1)).sum(1)  # (B, 2H)
+        where = (weights * position).sum(1, keepdim=True)  # (B, 1): pooled position
+        raw = torch.sigmoid(self.mlp(torch.cat([self.norm_pooled(pooled), where], -1)))
         # start in (0, 1), end between start and 1: ordered and in range with no clamping,
         # so the gradient never vanishes at the motion's edges.
         start = raw[:, 0]
