@@ -57,6 +57,8 @@ class LMRecipe:
     grad_clip: float = 1.0
     lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}; None = full
     oversample: dict[str, int] = field(default_factory=dict)  # task -> repeat factor
+    fresh_head: bool = False  # finetune: start the regression head anew instead of `init`'s
+    head_lr: float | None = None  # the head's peak learning rate (default: lr)
     log_every: int = 10
     save_every: int = 100
     eval_per_task: int = 40
@@ -83,7 +85,8 @@ def build_model(recipe: LMRecipe) -> MoChat:
         model = MoChat(config, load_encoder(recipe.encoder), llm, tokenizer)
         model.llm.requires_grad_(False)
         return model
-    model = MoChat.from_pretrained(recipe.init, merge_adapter=False)
+    model = MoChat.from_pretrained(recipe.init, merge_adapter=False,
+                                   fresh_head=recipe.fresh_head)
     if hasattr(model.llm, "peft_config"):  # continue the init's own adapter
         if recipe.lora is None:
             raise ConfigError(f"init {recipe.init} holds a LoRA adapter: continue it with "
@@ -176,8 +179,15 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
         rows += [r for r in rows if r.get("task") == task] * (factor - 1)
     features = encode_corpus(model.encoder, recipe.corpus, (r["motion_id"] for r in rows),
                              progress=progress)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("head.")]
+    rest = [p for n, p in model.named_parameters()
+            if p.requires_grad and not n.startswith("head.")]
+    params = rest + head
+    # group 0: everything else at `lr`; group 1: the head at `head_lr` (same schedule)
+    head_scale = (recipe.head_lr or recipe.lr) / recipe.lr
+    optimizer = torch.optim.AdamW([{"params": rest, "scale": 1.0},
+                                   {"params": head, "scale": head_scale}],
+                                  lr=recipe.lr, weight_decay=recipe.weight_decay)
     rng = random.Random(recipe.seed)
     order: list[int] = []
     step = 0
@@ -198,7 +208,7 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
                 rng.shuffle(perm)
                 order += perm
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(recipe, step)
+                group["lr"] = lr_at(recipe, step) * group["scale"]
             optimizer.zero_grad(set_to_none=True)
             stats = {"loss": 0.0, "ce": 0.0, "diou": 0.0}
             for _ in range(recipe.grad_accum):

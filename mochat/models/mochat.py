@@ -229,9 +229,11 @@ class MoChat(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, llm: str | None = None,
-                        merge_adapter: bool = True) -> MoChat:
+                        merge_adapter: bool = True, fresh_head: bool = False) -> MoChat:
         """Rebuild a saved model. A LoRA adapter is merged for inference; with
-        `merge_adapter=False` it stays a trainable PeftModel (to continue fine-tuning it)."""
+        `merge_adapter=False` it stays a trainable PeftModel (to continue fine-tuning it).
+        `fresh_head` keeps the regression head newly initialised instead of loading it (to
+        retrain a head whose layout changed on top of a trained model)."""
         from mochat.models.llm import load_llm
 
         root = Path(directory)
@@ -251,14 +253,16 @@ class MoChat(nn.Module):
             if merge_adapter:
                 base = base.merge_and_unload()
         model = cls(config, load_encoder(root), base, tokenizer)
-        model.load_trainable_state(root)
+        model.load_trainable_state(root, skip=("head.",) if fresh_head else ())
         return model.eval()
 
-    def load_trainable_state(self, directory: str | Path) -> None:
-        """Load projector, head and frame-ID table from a checkpoint's mochat.safetensors."""
+    def load_trainable_state(self, directory: str | Path, *, skip: tuple[str, ...] = ()
+                             ) -> None:
+        """Load projector, head and frame-ID table from a checkpoint's mochat.safetensors;
+        names starting with a `skip` prefix keep their current values."""
         path = Path(directory) / WEIGHTS_FILE
-        state = load_file(str(path))
-        missing = set(self.trainable_state()) - set(state)
+        state = {k: v for k, v in load_file(str(path)).items() if not k.startswith(skip)}
+        missing = {k for k in self.trainable_state() if not k.startswith(skip)} - set(state)
         if missing:
             raise DataFormatError(f"{path}: missing {sorted(missing)[:5]}")
         self.load_state_dict(state, strict=False)

@@ -82,3 +82,44 @@ def test_recipe_errors_name_the_problem(setup):
         LMRecipe.from_yaml(_recipe(setup, "bad", stage="pretrain"))
     with pytest.raises(ConfigError, match="needs `init`"):
         LMRecipe.from_yaml(_recipe(setup, "bad", stage="finetune"))
+
+
+def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):
+    root = setup["root"]
+    _train("align", _recipe(setup, "align_fh", stage="align", encoder=str(root / "encoder"),
+                            steps=1, eval_per_task=0,
+                            model={"llm": str(setup["llm"]), "pool_frames": 2}))
+    _train("finetune", _recipe(setup, "fh", stage="finetune", init=str(root / "align_fh/model"),
+                               steps=1, lr=1e-12, head_lr=1e-12, fresh_head=True, seed=1,
+                               lora={"r": 2, "alpha": 4}, eval_per_task=0))
+    init = load_file(str(root / "align_fh/model/mochat.safetensors"))
+    out = load_file(str(root / "fh/model/mochat.safetensors"))
+    head = [k for k in init if k.startswith("head.") and k.endswith("weight")]
+    assert head and all(not torch.allclose(init[k], out[k]) for k in head if "norm" not in k)
+    torch.testing.assert_close(out["projector.weight"], init["projector.weight"])
+
+
+def test_ablation_rows_share_one_schedule_and_rerun_skips_finished_work(setup, capsys):
+    root = setup["root"]
+    recipe = root / "ablation.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "corpus": str(root / "corpus"), "dialogues": str(root / "dlg"),
+        "out_dir": str(root / "ablation"), "encoder": str(root / "encoder"),
+        "model": {"llm": str(setup["llm"]), "pool_frames": 2}, "batch_size": 2,
+        "align_steps": 1, "finetune_steps": 1, "lora": {"r": 2, "alpha": 4},
+        "eval_per_task": 1, "eval_max_new_tokens": 3,
+        "rows": [{"name": "rh"}, {"name": "cft",
+                                  "model": {"regression_head": False, "frame_tokens": True}}]}))
+    assert main(["train", "ablation", "--config", str(recipe), "--no-progress"]) == 0
+    table = (root / "ablation" / "results.md").read_text().splitlines()
+    assert [line.split(" | ")[0] for line in table[2:]] == \
+        ["| rh (stage 1 only)", "| rh", "| cft"]
+    results = json.loads((root / "ablation" / "results.json").read_text())
+    assert all("temporal" in m for m in results.values())
+    cft = json.loads((root / "ablation/cft/align/recipe.json").read_text())
+    rh = json.loads((root / "ablation/rh/align/recipe.json").read_text())
+    assert {k for k in rh if rh[k] != cft[k]} == {"model", "out_dir"}
+    stamp = (root / "ablation/cft/finetune/model/mochat.safetensors").stat().st_mtime_ns
+    assert main(["train", "ablation", "--config", str(recipe), "--no-progress"]) == 0
+    assert (root / "ablation/cft/finetune/model/mochat.safetensors").stat().st_mtime_ns == stamp
+    capsys.readouterr()
