@@ -8,13 +8,11 @@ SERVING; SIGTERM flips health to NOT_SERVING, refuses new calls and gives in-fli
 from __future__ import annotations
 
 import asyncio
-import signal
 from typing import Any
 
 import grpc
 import structlog
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
 from encoder_service.backends import load_backend
 from encoder_service.batcher import DynamicBatcher
@@ -22,7 +20,7 @@ from encoder_service.metrics import EncoderMetrics
 from encoder_service.servicer import EncoderServicer, Runtime
 from encoder_service.settings import EncoderSettings
 from encoder_service.validation import RequestLimits
-from mochat.errors import ConfigError
+from mochat import serving
 from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc
 
 log = structlog.get_logger("encoder_service")
@@ -53,16 +51,8 @@ class EncoderServer:
         """Bind, load the model, report SERVING; returns the bound port."""
         s = self.settings
         encoder_pb2_grpc.add_EncoderServiceServicer_to_server(self.servicer, self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
-        address = f"{s.host}:{s.port}"
-        try:
-            self.port = self._server.add_insecure_port(address)
-        except RuntimeError as err:
-            raise ConfigError(f"cannot bind {address}: {err}") from None
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = serving.bind(self._server, self.health, SERVICE_NAME, s.host, s.port)
+        await serving.set_serving(self.health, SERVICE_NAME, False)
         await self._server.start()
         log.info("loading", model=str(s.model), port=self.port)
         try:
@@ -84,8 +74,7 @@ class EncoderServer:
         if s.metrics_port is not None:
             self._metrics_http, self.metrics_port = self.metrics.serve_http(s.metrics_port,
                                                                             s.host)
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await serving.set_serving(self.health, SERVICE_NAME, True)
         log.info("serving", host=s.host, port=self.port, metrics_port=self.metrics_port,
                  encoder=spec.encoder, layout=spec.layout.name, feature_dim=spec.feature_dim,
                  max_frames=limits.max_frames, backend=backend.name,
@@ -114,11 +103,4 @@ class EncoderServer:
 
 async def serve(settings: EncoderSettings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    server = EncoderServer(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await server.start()
-    await stop.wait()
-    await server.stop()
+    await serving.run_until_signalled(EncoderServer(settings))

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from typing import Any
 
 import grpc
 import structlog
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health
 
 from llm_service.consumer import FeatureConsumer
 from llm_service.engine import Engine
@@ -29,6 +27,7 @@ from llm_service.settings import LlmSettings
 from llm_service.store import FeatureStore
 from llm_service.uploads import UploadEncoder
 from llm_service.validation import AskLimits
+from mochat import serving
 from mochat.errors import ConfigError
 from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
 
@@ -74,24 +73,15 @@ class LlmServer:
         """Bind, load the model, start consuming and answering, report SERVING."""
         s = self.settings
         llm_pb2_grpc.add_LlmServiceServicer_to_server(self.servicer, self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
-        address = f"{s.host}:{s.port}"
-        try:
-            self.port = self._server.add_insecure_port(address)
-        except RuntimeError as err:
-            raise ConfigError(f"cannot bind {address}: {err}") from None
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = serving.bind(self._server, self.health, SERVICE_NAME, s.host, s.port)
+        await serving.set_serving(self.health, SERVICE_NAME, False)
         await self._server.start()
         try:
             await self._start_runtime()
         except BaseException:
             await self.stop(grace_s=0)
             raise
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await serving.set_serving(self.health, SERVICE_NAME, True)
         log.info("serving", host=s.host, port=self.port, metrics_port=self.metrics_port,
                  model=str(s.model), batching=s.batching,
                  max_batch=s.max_batch if s.batching else 1,
@@ -174,11 +164,4 @@ class LlmServer:
 
 async def serve(settings: LlmSettings) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    server = LlmServer(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await server.start()
-    await stop.wait()
-    await server.stop()
+    await serving.run_until_signalled(LlmServer(settings))

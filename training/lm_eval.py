@@ -78,4 +78,6 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     no_motion = torch.zeros(0, model.encoder.feature_dim)
     chat = pipeline.answer_batch([(Conversation(no_motion), "Who are you?")])[0]
     metrics["who_are_you"] = chat.text
+    # held out of training (mochat.dialogue.general); a sensible answer says what it is
+    metrics["who_are_you_names_mochat"] = "mochat" in chat.text.lower()
     return metrics
