@@ -66,6 +66,11 @@ def diou_loss(pred: Tensor, target: Tensor) -> Tensor:
     return (1 - iou + (centre / hull) ** 2).mean()
 
 
+def _clamp_unit(x: Tensor) -> Tensor:
+    """x clamped into [0, 1], with the gradient of the identity (straight-through)."""
+    return x + (x.clamp(0.0, 1.0) - x).detach()
+
+
 class RegressionHead(nn.Module):
     """Motion tokens (queries) attend over LLM hidden states (keys/values); the weight each
     motion token gives the first ([BOS]) position pools the motion tokens; an MLP maps the
@@ -105,9 +110,12 @@ class RegressionHead(nn.Module):
         position = torch.arange(n, device=q.device, dtype=q.dtype) / max(n - 1, 1)
         pooled = (weights.unsqueeze(-1) * torch.cat([q, context], -1)).sum(1)  # (B, 2H)
         where = (weights * position).sum(1, keepdim=True)  # (B, 1): pooled position
-        raw = torch.sigmoid(self.mlp(torch.cat([self.norm_pooled(pooled), where], -1)))
-        # start in (0, 1), end between start and 1: ordered and in range with no clamping,
-        # so the gradient never vanishes at the motion's edges.
-        start = raw[:, 0]
-        end = start + (1 - start) * raw[:, 1]
+        raw = self.mlp(torch.cat([self.norm_pooled(pooled), where], -1))  # (B, 2)
+        # start, and end = start + a positive length: always ordered. Clamped into [0, 1]
+        # with a straight-through gradient: a sigmoid here saturated in training, and DIoU
+        # (whose centre term shrinks as the span grows) then parked every span on the whole
+        # motion with no gradient left to move it.
+        start = raw[:, 0] + 0.5
+        end = start + F.softplus(raw[:, 1] - 1.0)
+        start, end = _clamp_unit(start), _clamp_unit(end)
         return torch.stack([start, end], -1)

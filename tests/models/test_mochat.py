@@ -242,4 +242,5 @@ def test_decode_keeps_the_states_a_second_forward_would_compute(tiny_llm_dir):
         # sum in another order); a misaligned or padded row differs by O(1)
         torch.testing.assert_close(gen.hidden[i, :length], out.hidden_states[0],
                                    atol=1e-3, rtol=1e-3)
-        torch.testing.assert_close(kept[i] * last[i], out.spans[0], atol=0.02, rtol=0)
+        # spans in frames (answers round them): float error moves them by hundredths
+        torch.testing.assert_close(kept[i] * last[i], out.spans[0], atol=0.1, rtol=0)
