@@ -244,3 +244,27 @@ def test_decode_keeps_the_states_a_second_forward_would_compute(tiny_llm_dir):
                                    atol=1e-3, rtol=1e-3)
         # spans in frames (answers round them): float error moves them by hundredths
         torch.testing.assert_close(kept[i] * last[i], out.spans[0], atol=0.1, rtol=0)
+
+
+def test_lora_checkpoint_reloads_with_identical_outputs(tiny_llm_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    model = _model(tiny_llm_dir)
+    model.llm = get_peft_model(model.llm, LoraConfig(r=4, lora_alpha=8, task_type="CAUSAL_LM",
+                                                     target_modules=["q_proj", "v_proj"]))
+    for name, param in model.llm.named_parameters():
+        if "lora_B" in name:  # a trained adapter: B is no longer zero
+            torch.nn.init.normal_(param, std=0.5)
+    model.eval()
+    batch = collate(_rows(), _features(model.encoder.feature_dim), model.tokenizer, 1)
+    with torch.no_grad():
+        before = model(batch.features, batch.feature_mask, batch.input_ids,
+                       batch.attention_mask)
+    model.save_pretrained(tmp_path / "ckpt")
+    for merge in (True, False):
+        loaded = MoChat.from_pretrained(tmp_path / "ckpt", merge_adapter=merge).eval()
+        with torch.no_grad():
+            after = loaded(batch.features, batch.feature_mask, batch.input_ids,
+                           batch.attention_mask)
+        torch.testing.assert_close(after.logits, before.logits, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(after.spans, before.spans, atol=1e-4, rtol=1e-4)
