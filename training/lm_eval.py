@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from mochat.dialogue.general import HELD_OUT_QUESTIONS
 from mochat.metrics import caption_scores, spatial_accuracy, temporal_recall
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
@@ -76,8 +77,9 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
         metrics["temporal"] = temporal_recall(preds, gts)
         metrics["temporal"]["unanswered"] = sum(a.span is None for a in answers)
     no_motion = torch.zeros(0, model.encoder.feature_dim)
-    chat = pipeline.answer_batch([(Conversation(no_motion), "Who are you?")])[0]
+    # "Who are you?": held out of every training dialogue; a sensible answer says what it is
+    question = HELD_OUT_QUESTIONS[0]
+    chat = pipeline.answer_batch([(Conversation(no_motion), question)])[0]
     metrics["who_are_you"] = chat.text
-    # held out of training (mochat.dialogue.general); a sensible answer says what it is
     metrics["who_are_you_names_mochat"] = "mochat" in chat.text.lower()
     return metrics
