@@ -134,7 +134,7 @@ class MoChatPipeline:
                             keep_hidden=model.head is not None and any(wanted))
         texts = [str(tok.decode(ids, skip_special_tokens=False)).strip() for ids in gen.token_ids]
         texts = [_clean(t) for t in texts]
-        spans = self._spans(items, wanted, fmask, gen, texts)
+        spans = self._spans(items, wanted, fmask, gen, texts, [len(p) for p in prompts])
         if self.model.head is not None or self.model.frame_embed is not None:
             # MoChat-R: the head's span is the answer; CFT: frame tokens read as frames
             texts = [t if s is None else replace_span(t, s.start, s.end)
@@ -144,14 +144,15 @@ class MoChatPipeline:
                 for (conv, _), text, span, t, ids
                 in zip(items, texts, spans, frames, gen.token_ids, strict=True)]
 
-    def _spans(self, items, wanted, fmask, gen, texts) -> list[Span | None]:
+    def _spans(self, items, wanted, fmask, gen, texts, prompt_lengths) -> list[Span | None]:
         """Head spans (MoChat-R) or spans parsed from the text, for 'when' questions only."""
         spans: list[Span | None] = [None] * len(items)
         head_spans = None
         if gen.hidden is not None:  # the decode kept the states the head reads
-            fractions, last = self.model.head_fractions(gen.motion_tokens, gen.motion_mask,
-                                                        gen.hidden, gen.hidden_mask, fmask)
-            head_spans = fractions * last
+            text_mask = self.model.head_text_mask(gen.hidden_mask,
+                                                  prompt_lengths=prompt_lengths)
+            head_spans = self.model.head_spans(gen.motion_tokens, gen.motion_mask,
+                                               gen.hidden, text_mask, fmask)
         for i, ((conv, _), want) in enumerate(zip(items, wanted, strict=True)):
             if not want:
                 continue

@@ -59,6 +59,8 @@ STAGES: dict[str, Stage] = {
                    _recipe_arguments),
     "finetune": Stage("training.lm", "stage 2: LLM (full or LoRA) + projector + head",
                       _recipe_arguments),
+    "head": Stage("training.lm_head", "the regression head alone, on a trained model's "
+                  "frozen states", _recipe_arguments),
     "ablation": Stage("training.ablation", "the paper's ablation rows on one shared schedule",
                       _ablation_arguments),
     "probe": Stage("training.probe", "linear probe: frozen encoder features -> atomic action",

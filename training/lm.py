@@ -31,7 +31,7 @@ from training.lm_data import collate, encode_corpus, read_dialogues
 from training.recipe import read_recipe
 
 log = structlog.get_logger(__name__)
-STAGES = ("align", "finetune")
+STAGES = ("align", "finetune", "head")
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,12 @@ class LMRecipe:
     oversample: dict[str, int] = field(default_factory=dict)  # task -> repeat factor
     fresh_head: bool = False  # finetune: start the regression head anew instead of `init`'s
     head_lr: float | None = None  # the head's peak learning rate (default: lr)
+    ce_per_sample: bool = False  # CE averaged per answer, then per batch (not per token)
     log_every: int = 10
     save_every: int = 100
     eval_per_task: int = 40
     eval_max_new_tokens: int = 40
+    eval_seed: int = 0  # which test dialogues are scored: fixed, so runs compare
     threads: int | None = None
 
     @classmethod
@@ -72,8 +74,9 @@ class LMRecipe:
             raise ConfigError(f"{path}: unknown stage {recipe.stage!r}; expected {STAGES}")
         if recipe.stage == "align" and not recipe.encoder:
             raise ConfigError(f"{path}: stage 'align' needs an encoder checkpoint")
-        if recipe.stage == "finetune" and not recipe.init:
-            raise ConfigError(f"{path}: stage 'finetune' needs `init` (the align checkpoint)")
+        if recipe.stage in ("finetune", "head") and not recipe.init:
+            raise ConfigError(f"{path}: stage {recipe.stage!r} needs `init` (a MoChat "
+                              "checkpoint)")
         return recipe
 
 
@@ -217,7 +220,8 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
                                 model.config.pool_frames,
                                 frame_tokens=model.config.frame_tokens)
                 result = model(batch.features, batch.feature_mask, batch.input_ids,
-                               batch.attention_mask, batch.labels, batch.spans, batch.span_mask)
+                               batch.attention_mask, batch.labels, batch.spans, batch.span_mask,
+                               ce_per_sample=recipe.ce_per_sample)
                 (result.loss / recipe.grad_accum).backward()
                 stats["loss"] += result.loss.item() / recipe.grad_accum
                 stats["ce"] += result.ce_loss.item() / recipe.grad_accum
@@ -250,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
     if recipe.eval_per_task > 0:
         metrics = evaluate_model(model, recipe.corpus, recipe.dialogues,
                                  per_task=recipe.eval_per_task,
-                                 max_new_tokens=recipe.eval_max_new_tokens, seed=recipe.seed)
+                                 max_new_tokens=recipe.eval_max_new_tokens,
+                                 seed=recipe.eval_seed)
         (Path(recipe.out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
         print(json.dumps(metrics, indent=1))  # noqa: T201 - the run's result for the user
     return 0

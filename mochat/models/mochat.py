@@ -27,9 +27,12 @@ from mochat.models.checkpoint import load_encoder, save_encoder
 from mochat.models.encoder import SkeletonEncoder
 from mochat.models.layers import (
     PROJECTORS,
+    FrameBoundaryHead,
     RegressionHead,
+    best_span,
     build_projector,
     diou_loss,
+    expected_tokens,
     pool_time,
     splice_motion,
 )
@@ -40,6 +43,9 @@ ADAPTER_DIR = "adapter"
 LLM_DIR = "llm"
 
 
+HEADS = ("pooled", "frames")
+
+
 @dataclass(frozen=True)
 class MoChatConfig:
     llm: str = "smollm2"
@@ -48,13 +54,17 @@ class MoChatConfig:
     regression_head: bool = True  # MoChat-R
     frame_tokens: bool = False  # the CFT variant
     max_frames: int = 512
+    head: str = "pooled"  # "pooled": the paper's head; "frames": per-token start/end scores
     head_hidden: int = 256
-    diou_weight: float = 5.0  # total loss = CE + diou_weight * DIoU
+    diou_weight: float = 5.0  # total loss = CE + diou_weight * DIoU (+ boundary CE, frames)
+    boundary_weight: float = 1.0  # "frames": weight of the start/end token cross-entropy
 
     def __post_init__(self) -> None:
         if self.projector not in PROJECTORS:
             raise ValueError(f"unknown projector {self.projector!r}; expected 'linear' or "
                              "'mlp2x_gelu'")
+        if self.head not in HEADS:
+            raise ValueError(f"unknown head {self.head!r}; expected one of {HEADS}")
         if self.pool_frames < 1:
             raise ValueError(f"pool_frames must be >= 1, got {self.pool_frames}")
 
@@ -66,6 +76,7 @@ class MoChatOutput:
     spans: Tensor | None  # (B, 2) start/end frames from the head
     ce_loss: Tensor | None = None
     diou_loss: Tensor | None = None
+    boundary_loss: Tensor | None = None  # the "frames" head's start/end cross-entropy
     hidden_states: Tensor | None = field(default=None, repr=False)
 
 
@@ -88,7 +99,10 @@ class MoChat(nn.Module):
             if config.frame_tokens else -1  # type: ignore[assignment]
         width = llm.config.hidden_size
         self.projector = build_projector(config.projector, encoder.feature_dim, width)
-        self.head = RegressionHead(width, config.head_hidden) if config.regression_head else None
+        self.head: RegressionHead | FrameBoundaryHead | None = None
+        if config.regression_head:
+            head_class = FrameBoundaryHead if config.head == "frames" else RegressionHead
+            self.head = head_class(width, config.head_hidden)
         self.frame_embed = nn.Embedding(config.max_frames, width) if config.frame_tokens \
             else None
         if self.frame_embed is not None:
@@ -157,9 +171,14 @@ class MoChat(nn.Module):
     # -- forward --------------------------------------------------------------------------
     def forward(self, features: Tensor, feature_mask: Tensor, input_ids: Tensor,
                 attention_mask: Tensor, labels: Tensor | None = None,
-                spans: Tensor | None = None, span_mask: Tensor | None = None) -> MoChatOutput:
+                spans: Tensor | None = None, span_mask: Tensor | None = None, *,
+                ce_per_sample: bool = False) -> MoChatOutput:
         """features (B, T, D_m), feature_mask (B, T), input_ids/attention_mask/labels (B, L),
-        spans (B, 2) ground-truth frames, span_mask (B,) True where a span exists."""
+        spans (B, 2) ground-truth frames, span_mask (B,) True where a span exists.
+
+        `ce_per_sample` averages the answer CE within each sample, then over samples, so a
+        one-word answer ("Left.") weighs as much as a caption; the default is the mean over
+        all answer tokens of the batch."""
         embeds, tokens, token_mask = self.build_inputs(features, feature_mask, input_ids)
         # With labels, only answer positions need vocabulary logits: skip the LM head
         # elsewhere (on SmolLM2 it is ~20 % of the compute of a training step).
@@ -174,33 +193,92 @@ class MoChat(nn.Module):
             picked = hidden[:, :-1][scored]  # (K, D): positions that predict an answer token
             picked_logits = self.output_logits(self.llm.get_output_embeddings()(picked),
                                                picked)
-            ce = F.cross_entropy(picked_logits.float(), target[scored])
+            if ce_per_sample:
+                per_token = F.cross_entropy(picked_logits.float(), target[scored],
+                                            reduction="none")  # (K,)
+                counts = scored.sum(1)  # (B,) answer tokens per sample
+                share = 1.0 / counts.clamp(min=1)[scored.nonzero()[:, 0]]
+                ce = (per_token * share).sum() / (counts > 0).sum().clamp(min=1)
+            else:
+                ce = F.cross_entropy(picked_logits.float(), target[scored])
         else:
             logits = self.output_logits(out.logits, hidden)
-        pred_spans = diou = None
+        pred_spans = diou = boundary = None
         if self.head is not None:
-            fractions, last = self.head_fractions(tokens, token_mask, hidden, attention_mask,
-                                                  feature_mask)
-            pred_spans = fractions * last  # (B, 2) frames
-            if spans is not None and span_mask is not None and span_mask.any():
-                target_fr = spans.to(fractions.dtype) / last
-                diou = diou_loss(fractions[span_mask], target_fr[span_mask])
+            text_mask = self.head_text_mask(attention_mask, labels=labels)
+            wanted = spans is not None and span_mask is not None and bool(span_mask.any())
+            pred_spans, diou, boundary = self._head(
+                tokens, token_mask, hidden, text_mask, feature_mask,
+                (spans, span_mask) if wanted else None)  # type: ignore[arg-type]
         loss = None
         if ce is not None:
-            loss = ce if diou is None else ce + self.config.diou_weight * diou
-        return MoChatOutput(loss, logits, pred_spans, ce, diou, hidden)
+            loss = ce
+            if diou is not None:
+                loss = loss + self.config.diou_weight * diou
+            if boundary is not None:
+                loss = loss + self.config.boundary_weight * boundary
+        return MoChatOutput(loss, logits, pred_spans, ce, diou, boundary, hidden)
 
-    def head_fractions(self, tokens: Tensor, token_mask: Tensor, hidden: Tensor,
-                       text_mask: Tensor, feature_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Regression head: span as fractions (B, 2), and each motion's last frame (B, 1).
+    def head_text_mask(self, mask: Tensor, *, labels: Tensor | None = None,
+                       prompt_lengths: list[int] | None = None) -> Tensor:
+        """The hidden states the head may read: all of them (the paper's head), or only the
+        prompt's: positions before the last answer (`labels`) or the first `prompt_lengths`."""
+        mask = mask.bool()
+        if self.head is None or self.head.reads_answer:
+            return mask
+        index = torch.arange(mask.shape[1], device=mask.device)
+        if labels is not None:
+            answer = labels != IGNORE_INDEX
+            starts = answer & ~F.pad(answer, (1, 0))[:, :-1]  # first token of each answer
+            last = torch.where(starts, index, -1).max(1).values  # -1: no answer
+            end = torch.where(last < 0, mask.shape[1], last)
+        elif prompt_lengths is not None:
+            end = torch.tensor(prompt_lengths, device=mask.device)
+        else:
+            return mask
+        return mask & (index[None] < end[:, None])
+
+    def head_spans(self, tokens: Tensor, token_mask: Tensor, hidden: Tensor,
+                   text_mask: Tensor, feature_mask: Tensor) -> Tensor:
+        """The regression head's spans (B, 2) in frames, for inference.
 
         `hidden` (B, L, D) must start at the first real token of every row (right padding):
-        the head pools by the attention column of position 0.
+        the pooled head reads the attention column of position 0. `text_mask` comes from
+        `head_text_mask`.
         """
+        return self._head(tokens, token_mask, hidden, text_mask, feature_mask, None)[0]
+
+    def _head(self, tokens: Tensor, token_mask: Tensor, hidden: Tensor, text_mask: Tensor,
+              feature_mask: Tensor, target: tuple[Tensor, Tensor] | None
+              ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """-> spans in frames (B, 2), DIoU and boundary losses against `target` (frames,
+        mask). The "frames" head predicts the best start <= end tokens at inference and is
+        trained on the softmax-expected tokens (DIoU) plus start/end cross-entropy."""
         assert self.head is not None, "this model has no regression head"
-        fractions = self.head(tokens, token_mask, hidden, text_mask.bool())
-        last = (feature_mask.sum(1, keepdim=True) - 1).clamp(min=1).to(fractions.dtype)
-        return fractions, last
+        last = (feature_mask.sum(1, keepdim=True) - 1).clamp(min=1).to(hidden.dtype)  # (B, 1)
+        out = self.head(tokens, token_mask, hidden, text_mask)
+        diou = boundary = None
+        if isinstance(self.head, RegressionHead):
+            spans = out * last
+            if target is not None:
+                frames, wanted = target
+                diou = diou_loss(out[wanted], frames.to(out.dtype)[wanted] / last[wanted])
+            return spans, diou, boundary
+        pool = self.config.pool_frames
+        offset = torch.tensor([0.0, pool - 1.0], device=out.device, dtype=out.dtype)
+        picked = best_span(out.detach()).to(out.dtype) * pool + offset
+        spans = torch.minimum(picked, last)
+        if target is not None:
+            frames, wanted = target
+            logits = out[wanted]
+            expected = torch.minimum(expected_tokens(logits) * pool + offset, last[wanted])
+            goal = frames.to(out.dtype)[wanted]
+            diou = diou_loss(expected / last[wanted], goal / last[wanted])
+            tokens_of = (frames[wanted].long() // pool).minimum(
+                token_mask[wanted].sum(1, keepdim=True) - 1)  # (K, 2)
+            boundary = (F.cross_entropy(logits[..., 0], tokens_of[:, 0]) +
+                        F.cross_entropy(logits[..., 1], tokens_of[:, 1])) / 2
+        return spans, diou, boundary
 
     # -- persistence ----------------------------------------------------------------------
     def trainable_state(self) -> dict[str, Tensor]:
@@ -229,11 +307,13 @@ class MoChat(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, llm: str | None = None,
-                        merge_adapter: bool = True, fresh_head: bool = False) -> MoChat:
+                        merge_adapter: bool = True, fresh_head: bool = False,
+                        config: dict[str, Any] | None = None) -> MoChat:
         """Rebuild a saved model. A LoRA adapter is merged for inference; with
         `merge_adapter=False` it stays a trainable PeftModel (to continue fine-tuning it).
         `fresh_head` keeps the regression head newly initialised instead of loading it (to
-        retrain a head whose layout changed on top of a trained model)."""
+        retrain a head whose layout changed on top of a trained model); `config` overrides
+        saved MoChatConfig fields (e.g. {"head": "frames"} with `fresh_head`)."""
         from mochat.models.llm import load_llm
 
         root = Path(directory)
@@ -241,8 +321,13 @@ class MoChat(nn.Module):
             raise DataFormatError(f"{root}: not a MoChat checkpoint (no {CONFIG_FILE})")
         raw = json.loads((root / CONFIG_FILE).read_text())
         known = {f.name for f in fields(MoChatConfig)}
-        config = MoChatConfig(**{k: v for k, v in raw.items() if k in known})
-        source = str(root / LLM_DIR) if (root / LLM_DIR).is_dir() else (llm or config.llm)
+        settings = {k: v for k, v in raw.items() if k in known}
+        unknown = set(config or {}) - known
+        if unknown:
+            raise ValueError(f"unknown MoChatConfig fields {sorted(unknown)}")
+        settings.update(config or {})
+        model_config = MoChatConfig(**settings)
+        source = str(root / LLM_DIR) if (root / LLM_DIR).is_dir() else (llm or model_config.llm)
         base: Any
         base, tokenizer = load_llm(source)
         if (root / ADAPTER_DIR).is_dir():
@@ -252,7 +337,7 @@ class MoChat(nn.Module):
                                              is_trainable=not merge_adapter)
             if merge_adapter:
                 base = base.merge_and_unload()
-        model = cls(config, load_encoder(root), base, tokenizer)
+        model = cls(model_config, load_encoder(root), base, tokenizer)
         model.load_trainable_state(root, skip=("head.",) if fresh_head else ())
         return model.eval()
 

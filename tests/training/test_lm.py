@@ -99,6 +99,39 @@ def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):
     torch.testing.assert_close(out["projector.weight"], init["projector.weight"])
 
 
+def test_head_stage_fits_a_new_head_and_leaves_the_rest_untouched(setup, capsys):
+    root = setup["root"]
+    _train("align", _recipe(setup, "align_hs", stage="align", encoder=str(root / "encoder"),
+                            steps=1, eval_per_task=0,
+                            model={"llm": str(setup["llm"]), "pool_frames": 2}))
+    _train("finetune", _recipe(setup, "ft_hs", stage="finetune", init=str(root / "align_hs/model"),
+                               steps=1, lr=1e-3, lora={"r": 2, "alpha": 4}, eval_per_task=0))
+    head = dict(stage="head", init=str(root / "ft_hs/model"), model={"head": "frames"},
+                steps=40, batch_size=8, lr=3e-3, log_every=5, eval_per_task=2)
+    assert main(["train", "head", "--config", str(_recipe(setup, "hs", **head))]) != 0
+    assert "needs `fresh_head: true`" in capsys.readouterr().err
+    _train("head", _recipe(setup, "hs", **head, fresh_head=True))
+    log = [json.loads(line) for line in (root / "hs/log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == list(range(5, 41, 5))
+    assert {"diou", "boundary"} <= set(log[0]) and "r1_iou_0.5" in log[-1]["val"]
+    assert log[-1]["loss"] < log[0]["loss"]  # same batches' worth of data, fitted
+    config = json.loads((root / "hs/model/mochat_config.json").read_text())
+    assert config["head"] == "frames"
+    init = load_file(str(root / "ft_hs/model/mochat.safetensors"))
+    out = load_file(str(root / "hs/model/mochat.safetensors"))
+    torch.testing.assert_close(out["projector.weight"], init["projector.weight"])
+    assert any(k.startswith("head.convs") for k in out)  # the frames head's layout
+    adapter = "adapter/adapter_model.safetensors"
+    before, after = load_file(str(root / "ft_hs/model" / adapter)), load_file(
+        str(root / "hs/model" / adapter))
+    assert before.keys() == after.keys()
+    for key in before:
+        torch.testing.assert_close(after[key], before[key])
+    metrics = json.loads((root / "hs/metrics.json").read_text())
+    assert metrics["temporal"]["unanswered"] == 0
+    capsys.readouterr()
+
+
 def test_ablation_rows_share_one_schedule_and_rerun_skips_finished_work(setup, capsys):
     root = setup["root"]
     recipe = root / "ablation.yaml"
