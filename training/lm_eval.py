@@ -46,11 +46,15 @@ def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[s
 
 def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path, *,
                    per_task: int = 40, max_new_tokens: int = 40, seed: int = 0,
-                   bertscore: bool = True) -> dict[str, Any]:
-    """Metrics (x100) per task on up to `per_task` test dialogues of each task."""
+                   bertscore: bool = True, tasks: Sequence[str] | None = None
+                   ) -> dict[str, Any]:
+    """Metrics (x100) per task on up to `per_task` test dialogues of each task; `tasks`
+    keeps some tasks of that same sample (e.g. the cheap spatial_gap and temporal ones)."""
     model.eval()
     pipeline = MoChatPipeline(model, max_new_tokens=max_new_tokens)
     rows = read_dialogues(dialogues, "test", limit_per_task=per_task, seed=seed)
+    if tasks is not None:
+        rows = [r for r in rows if r["task"] in tasks]
     features = encode_corpus(model.encoder, corpus_dir, (r["motion_id"] for r in rows),
                              progress=False)
     corpus = HumanML3DCorpus(corpus_dir)

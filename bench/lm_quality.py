@@ -1,0 +1,45 @@
+"""Score a MoChat checkpoint on the synthetic test dialogues (training/lm_eval.py).
+
+    python bench/lm_quality.py models/mochat-smollm2-synth --per-task 100
+    python bench/lm_quality.py models/mochat-smollm2-synth --per-task 400 \\
+        --tasks spatial_gap temporal        # larger samples of the two cheap tasks
+
+The sample is the first N test dialogues per task after a `--seed` shuffle, the same one
+the training stages score at their end (eval_seed 0); `--tasks` keeps tasks of that sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mochat.models.mochat import MoChat
+from training.lm_eval import evaluate_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--corpus", default="data/synth")
+    parser.add_argument("--dialogues", default="data/dialogues")
+    parser.add_argument("--per-task", type=int, default=100)
+    parser.add_argument("--tasks", nargs="+", default=None,
+                        help="basic, spatial_gap, temporal (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    metrics = evaluate_model(MoChat.from_pretrained(args.model), args.corpus, args.dialogues,
+                             per_task=args.per_task, max_new_tokens=args.max_new_tokens,
+                             seed=args.seed, tasks=args.tasks)
+    text = json.dumps({"model": str(args.model), **metrics}, indent=1)
+    if args.out:
+        args.out.write_text(text + "\n")
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
