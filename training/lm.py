@@ -23,11 +23,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from mochat.dialogue.build import TASKS as MOTION_TASKS
 from mochat.errors import ConfigError
 from mochat.models.checkpoint import load_encoder
 from mochat.models.llm import load_llm
 from mochat.models.mochat import MoChat, MoChatConfig
-from training.lm_data import collate, encode_corpus, read_dialogues
+from training.lm_data import collate, encode_corpus, mirror_dialogue, read_dialogues
 from training.recipe import read_recipe
 
 log = structlog.get_logger(__name__)
@@ -57,6 +58,7 @@ class LMRecipe:
     grad_clip: float = 1.0
     lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}; None = full
     oversample: dict[str, int] = field(default_factory=dict)  # task -> repeat factor
+    mirror: list[str] = field(default_factory=list)  # tasks that also train on mirror images
     fresh_head: bool = False  # finetune: start the regression head anew instead of `init`'s
     head_lr: float | None = None  # the head's peak learning rate (default: lr)
     ce_per_sample: bool = False  # CE averaged per answer, then per batch (not per token)
@@ -74,6 +76,9 @@ class LMRecipe:
             raise ConfigError(f"{path}: unknown stage {recipe.stage!r}; expected {STAGES}")
         if recipe.stage == "align" and not recipe.encoder:
             raise ConfigError(f"{path}: stage 'align' needs an encoder checkpoint")
+        if unknown := sorted(set(recipe.mirror) - set(MOTION_TASKS)):
+            raise ConfigError(f"{path}: cannot mirror {unknown}; `mirror` takes motion tasks "
+                              f"{MOTION_TASKS}")
         if recipe.stage in ("finetune", "head") and not recipe.init:
             raise ConfigError(f"{path}: stage {recipe.stage!r} needs `init` (a MoChat "
                               "checkpoint)")
@@ -178,6 +183,7 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
     model = build_model(recipe)
     rows = read_dialogues(recipe.dialogues, "train", tasks=recipe.tasks,
                           limit_per_task=recipe.limit_per_task, seed=recipe.seed)
+    rows += [mirror_dialogue(r) for r in rows if r.get("task") in recipe.mirror]
     for task, factor in recipe.oversample.items():  # e.g. the small general set
         rows += [r for r in rows if r.get("task") == task] * (factor - 1)
     features = encode_corpus(model.encoder, recipe.corpus, (r["motion_id"] for r in rows),

@@ -3,6 +3,11 @@
 The encoder is frozen in both stages, so features are computed once per motion and kept in
 memory; batches then cost only the LLM. Dialogue lines are those `mochat dialogues` writes:
 {"id", "motion_id", "task", "conversations": [{"from", "value"}...], "span": [s, e] | null}.
+
+Mirror augmentation: `mirror_dialogue` turns a row into one about the motion's mirror image
+(motion id + MIRROR_SUFFIX, side words swapped); `encode_corpus` mirrors the joints of such
+ids. A text-only cue for the side ("the other side word in the caption is usually the
+same") then predicts both answers equally often, and only the motion tells them apart.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
+from mochat.dialogue import mirror_text
 from mochat.errors import DataFormatError
 from mochat.models.chat_format import (
     IGNORE_INDEX,
@@ -27,7 +34,9 @@ from mochat.models.chat_format import (
     to_messages,
 )
 from mochat.models.encoder import SkeletonEncoder
-from mochat.skeleton import HumanML3DCorpus, normalize
+from mochat.skeleton import HumanML3DCorpus, mirror_joints, normalize
+
+MIRROR_SUFFIX = "~mirror"
 
 
 def _dialogue_files(source: Path, split: str) -> list[Path]:
@@ -73,17 +82,36 @@ def read_dialogues(source: str | Path, split: str = "train", *,
 
 
 @torch.no_grad()
+def mirror_dialogue(row: dict) -> dict:
+    """The same dialogue about the mirror-image motion: side words swapped, span kept."""
+    if row.get("motion_id") is None:
+        raise DataFormatError(f"dialogue {row.get('id')!r} has no motion to mirror")
+    turns = [{**turn, "value": mirror_text(turn["value"])} for turn in row["conversations"]]
+    return {**row, "id": f"{row.get('id')}{MIRROR_SUFFIX}",
+            "motion_id": row["motion_id"] + MIRROR_SUFFIX, "conversations": turns}
+
+
+def _load_joints(corpus: HumanML3DCorpus, motion_id: str, encoder: SkeletonEncoder
+                 ) -> np.ndarray:
+    if motion_id.endswith(MIRROR_SUFFIX):
+        joints = mirror_joints(corpus.load(motion_id[:-len(MIRROR_SUFFIX)]).joints,
+                               encoder.layout)
+    else:
+        joints = corpus.load(motion_id).joints
+    return normalize(joints, encoder.layout, max_frames=encoder.config.max_frames)
+
+
 def encode_corpus(encoder: SkeletonEncoder, corpus_dir: str | Path, motion_ids: Iterable[str],
                   *, batch_size: int = 32, progress: bool = True) -> dict[str, Tensor]:
-    """motion id -> (T, D_m) frozen encoder features."""
+    """motion id -> (T, D_m) frozen encoder features (ids ending in MIRROR_SUFFIX: of the
+    mirrored motion)."""
     corpus = HumanML3DCorpus(corpus_dir)
     ids = sorted({m for m in motion_ids if m is not None})
     out: dict[str, Tensor] = {}
     encoder.eval()
     for i in tqdm(range(0, len(ids), batch_size), desc="features", disable=not progress):
         chunk = ids[i:i + batch_size]
-        joints = [normalize(corpus.load(m).joints, encoder.layout,
-                            max_frames=encoder.config.max_frames) for m in chunk]
+        joints = [_load_joints(corpus, m, encoder) for m in chunk]
         frames = [j.shape[0] for j in joints]
         x = torch.zeros(len(chunk), max(frames), *joints[0].shape[1:])
         mask = torch.zeros(len(chunk), max(frames), dtype=torch.bool)

@@ -7,7 +7,9 @@ from mochat.dialogue.builders import (
     body_parts_in,
     gap_candidates,
     gap_dialogues,
+    mirror_text,
     part_answers,
+    side_words,
     spatial_dialogues,
     split_clauses,
     split_subject,
@@ -16,6 +18,6 @@ from mochat.dialogue.builders import (
 
 __all__ = [
     "GapItem", "balance_gaps", "basic_dialogues", "body_parts_in", "gap_candidates",
-    "gap_dialogues", "part_answers", "spatial_dialogues", "split_clauses", "split_subject",
-    "temporal_dialogues",
+    "gap_dialogues", "mirror_text", "part_answers", "side_words", "spatial_dialogues",
+    "split_clauses", "split_subject", "temporal_dialogues",
 ]

@@ -141,15 +141,34 @@ class GapItem:
         return tpl.GAP_FILLING_INSTRUCTION.format(motion_with_gap=gapped)
 
 
+def side_words(text: str) -> list[re.Match[str]]:
+    """Every 'left'/'right' of `text` that names a side (not 'right away', 'all right')."""
+    skip = {m.start() for m in _NOT_A_SIDE.finditer(text)}
+    skip |= {m.start() + 4 for m in _NOT_A_SIDE.finditer(text)
+             if m.group(0).lower().startswith("all ")}
+    return [m for m in _SIDE.finditer(text) if m.start() not in skip]
+
+
+def mirror_text(text: str) -> str:
+    """Swap every side word, keeping its case: the text of the mirror-image motion."""
+    swap = {"left": "right", "right": "left"}
+    out, last = [], 0
+    for m in side_words(text):
+        word = swap[m.group(0).lower()]
+        if m.group(0).isupper():
+            word = word.upper()
+        elif m.group(0)[0].isupper():
+            word = word.capitalize()
+        out += [text[last:m.start()], word]
+        last = m.end()
+    return "".join(out) + text[last:]
+
+
 def gap_candidates(motion_id: str, captions: Sequence[str]) -> list[GapItem]:
     """Every side word ('left'/'right', not 'right away') of every distinct caption."""
     items = []
     for caption in dict.fromkeys(c.strip() for c in captions if c.strip()):
-        skip = {m.start() for m in _NOT_A_SIDE.finditer(caption)}
-        skip |= {m.start() + 4 for m in _NOT_A_SIDE.finditer(caption)
-                 if m.group(0).lower().startswith("all ")}
-        items += [GapItem(motion_id, caption, m.start(), m.end())
-                  for m in _SIDE.finditer(caption) if m.start() not in skip]
+        items += [GapItem(motion_id, caption, m.start(), m.end()) for m in side_words(caption)]
     return items
 
 

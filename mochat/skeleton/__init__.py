@@ -19,11 +19,11 @@ from mochat.skeleton.layout import (
     layout_names,
     register_layout,
 )
-from mochat.skeleton.normalize import normalize, pad_batch, validate_joints
+from mochat.skeleton.normalize import mirror_joints, normalize, pad_batch, validate_joints
 
 __all__ = [
     "GROUPS", "HUMANML3D_FPS", "NTU25", "SMPL22", "ActionSpan", "BvhMotion", "Caption",
     "HumanML3DCorpus", "MotionRecord", "SkeletonLayout", "bvh_to_layout", "get_layout",
-    "layout_names", "load_motion", "load_npy", "normalize", "pad_batch", "read_bvh",
-    "register_layout", "validate_joints",
+    "layout_names", "load_motion", "load_npy", "mirror_joints", "normalize", "pad_batch",
+    "read_bvh", "register_layout", "validate_joints",
 ]

@@ -105,6 +105,24 @@ def normalize(joints: np.ndarray, layout: SkeletonLayout, *,
     return (out / body_scale(arr, layout)).astype(np.float32)
 
 
+def mirror_joints(joints: np.ndarray, layout: SkeletonLayout) -> np.ndarray:
+    """(T, J, 3) -> (T, J, 3): the motion's mirror image (x negated, left/right joints swapped).
+
+    A left-hand throw becomes a right-hand throw, a turn to the left a turn to the right;
+    `normalize` then faces the mirrored body forward as usual. Training data augmentation:
+    the text's side words are swapped to match (`mochat.dialogue.mirror_text`).
+    """
+    if not layout.left_right:
+        raise InvalidSkeletonError(f"layout {layout.name!r} pairs no left/right joints to "
+                                   "mirror")
+    out = np.array(joints, dtype=np.float32, copy=True)
+    out[..., 0] *= -1.0
+    left = [i for i, _ in layout.left_right]
+    right = [k for _, k in layout.left_right]
+    out[:, left + right] = out[:, right + left]
+    return out
+
+
 def pad_batch(sequences: Sequence[np.ndarray], *, max_frames: int | None = None,
               pad_value: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Stack variable-length (T_i, J, 3) arrays into (B, T, J, 3) plus a (B, T) bool mask.

@@ -84,3 +84,11 @@ def test_temporal_answer_parses_back_to_the_span():
     assert d["span"] == [12, 40]
     assert "a person jumps" in d["conversations"][0]["value"]
     assert parse_span(d["conversations"][1]["value"]) == (12.0, 40.0)
+
+
+def test_mirror_text_swaps_side_words_only():
+    text = "Left. Raise the RIGHT hand right away, then step left; all right."
+    # case kept; "right away" and "all right" are not sides
+    assert bld.mirror_text(text) == ("Right. Raise the LEFT hand right away, then step right; "
+                                     "all right.")
+    assert bld.mirror_text(bld.mirror_text(text)) == text

@@ -1,8 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from mochat.errors import InvalidSkeletonError
-from mochat.skeleton import SMPL22, normalize, pad_batch, validate_joints
+from mochat.skeleton import SMPL22, mirror_joints, normalize, pad_batch, validate_joints
 from mochat.synth import synthesize_motion
 
 
@@ -45,3 +47,18 @@ def test_pad_batch_masks_real_frames():
     assert batch.shape == (2, 5, 22, 3)
     assert mask.tolist() == [[True, True, True, False, False], [True] * 5]
     assert batch[0, 3:].sum() == 0
+
+
+def test_mirror_swaps_left_and_right_joints_and_undoes_itself():
+    joints = _motion()
+    mirrored = mirror_joints(joints, SMPL22)
+    left_wrist, right_wrist = 20, 21  # SMPL22 order
+    # the mirrored left wrist is the original right wrist reflected in x
+    np.testing.assert_array_equal(mirrored[:, left_wrist],
+                                  joints[:, right_wrist] * np.float32([-1, 1, 1]))
+    np.testing.assert_array_equal(mirror_joints(mirrored, SMPL22), joints)
+    # normalising a mirror image = mirroring the normalised motion (facing is a y rotation)
+    np.testing.assert_allclose(normalize(mirrored, SMPL22),
+                               mirror_joints(normalize(joints, SMPL22), SMPL22), atol=1e-4)
+    with pytest.raises(InvalidSkeletonError, match="pairs no left/right joints"):
+        mirror_joints(joints, dataclasses.replace(SMPL22, name="flat", left_right=()))

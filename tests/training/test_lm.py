@@ -82,6 +82,9 @@ def test_recipe_errors_name_the_problem(setup):
         LMRecipe.from_yaml(_recipe(setup, "bad", stage="pretrain"))
     with pytest.raises(ConfigError, match="needs `init`"):
         LMRecipe.from_yaml(_recipe(setup, "bad", stage="finetune"))
+    with pytest.raises(ConfigError, match=r"cannot mirror \['general'\]"):
+        LMRecipe.from_yaml(_recipe(setup, "bad", stage="finetune", init="x",
+                                   mirror=["general", "temporal"]))
 
 
 def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):
@@ -91,7 +94,8 @@ def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):
                             model={"llm": str(setup["llm"]), "pool_frames": 2}))
     _train("finetune", _recipe(setup, "fh", stage="finetune", init=str(root / "align_fh/model"),
                                steps=1, lr=1e-12, head_lr=1e-12, fresh_head=True, seed=1,
-                               lora={"r": 2, "alpha": 4}, eval_per_task=0))
+                               lora={"r": 2, "alpha": 4}, eval_per_task=0,
+                               mirror=["spatial_gap", "temporal"]))
     init = load_file(str(root / "align_fh/model/mochat.safetensors"))
     out = load_file(str(root / "fh/model/mochat.safetensors"))
     head = [k for k in init if k.startswith("head.") and k.endswith("weight")]
