@@ -3,6 +3,8 @@
     python bench/lm_quality.py models/mochat-smollm2-synth --per-task 100
     python bench/lm_quality.py models/mochat-smollm2-synth --per-task 400 \\
         --tasks spatial_gap temporal        # larger samples of the two cheap tasks
+    python bench/lm_quality.py models/mochat-smollm2-synth --per-task 400 \\
+        --tasks spatial_gap --mirror        # the same sample on mirror-image motions
 
 The sample is the first N test dialogues per task after a `--seed` shuffle, the same one
 the training stages score at their end (eval_seed 0); `--tasks` keeps tasks of that sample.
@@ -29,12 +31,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="basic, spatial_gap, temporal (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--mirror", action="store_true",
+                        help="score the motions' mirror images (side words swapped)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     metrics = evaluate_model(MoChat.from_pretrained(args.model), args.corpus, args.dialogues,
                              per_task=args.per_task, max_new_tokens=args.max_new_tokens,
-                             seed=args.seed, tasks=args.tasks)
-    text = json.dumps({"model": str(args.model), **metrics}, indent=1)
+                             seed=args.seed, tasks=args.tasks, mirror=args.mirror)
+    text = json.dumps({"model": str(args.model), "mirror": args.mirror, **metrics}, indent=1)
     if args.out:
         args.out.write_text(text + "\n")
     sys.stdout.write(text + "\n")

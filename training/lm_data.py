@@ -81,7 +81,6 @@ def read_dialogues(source: str | Path, split: str = "train", *,
     return rows
 
 
-@torch.no_grad()
 def mirror_dialogue(row: dict) -> dict:
     """The same dialogue about the mirror-image motion: side words swapped, span kept."""
     if row.get("motion_id") is None:
@@ -101,6 +100,7 @@ def _load_joints(corpus: HumanML3DCorpus, motion_id: str, encoder: SkeletonEncod
     return normalize(joints, encoder.layout, max_frames=encoder.config.max_frames)
 
 
+@torch.no_grad()
 def encode_corpus(encoder: SkeletonEncoder, corpus_dir: str | Path, motion_ids: Iterable[str],
                   *, batch_size: int = 32, progress: bool = True) -> dict[str, Tensor]:
     """motion id -> (T, D_m) frozen encoder features (ids ending in MIRROR_SUFFIX: of the

@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 
+from mochat.dialogue import mirror_text
 from mochat.dialogue.general import HELD_OUT_QUESTIONS
 from mochat.metrics import caption_scores, spatial_accuracy, temporal_recall
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import HumanML3DCorpus
-from training.lm_data import encode_corpus, read_dialogues
+from training.lm_data import MIRROR_SUFFIX, encode_corpus, mirror_dialogue, read_dialogues
 
 CAPTION_TASKS = ("basic",)
 GAP_TASKS = ("spatial_gap",)
@@ -44,17 +45,28 @@ def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[s
     return out
 
 
+def _caption_refs(corpus: HumanML3DCorpus, motion_id: str) -> list[str]:
+    if motion_id.endswith(MIRROR_SUFFIX):
+        return [mirror_text(c.text)
+                for c in corpus.load(motion_id.removesuffix(MIRROR_SUFFIX)).captions]
+    return [c.text for c in corpus.load(motion_id).captions]
+
+
 def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path, *,
                    per_task: int = 40, max_new_tokens: int = 40, seed: int = 0,
-                   bertscore: bool = True, tasks: Sequence[str] | None = None
-                   ) -> dict[str, Any]:
+                   bertscore: bool = True, tasks: Sequence[str] | None = None,
+                   mirror: bool = False) -> dict[str, Any]:
     """Metrics (x100) per task on up to `per_task` test dialogues of each task; `tasks`
-    keeps some tasks of that same sample (e.g. the cheap spatial_gap and temporal ones)."""
+    keeps some tasks of that same sample (e.g. the cheap spatial_gap and temporal ones).
+    `mirror` scores the same sample on the motions' mirror images (side words swapped): a
+    model that reads the side from the motion scores about the same on both."""
     model.eval()
     pipeline = MoChatPipeline(model, max_new_tokens=max_new_tokens)
     rows = read_dialogues(dialogues, "test", limit_per_task=per_task, seed=seed)
     if tasks is not None:
         rows = [r for r in rows if r["task"] in tasks]
+    if mirror:
+        rows = [mirror_dialogue(r) for r in rows]
     features = encode_corpus(model.encoder, corpus_dir, (r["motion_id"] for r in rows),
                              progress=False)
     corpus = HumanML3DCorpus(corpus_dir)
@@ -62,7 +74,7 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     caption_rows = [r for r in rows if r["task"] in CAPTION_TASKS]
     if caption_rows:
         answers = answer_rows(pipeline, caption_rows, features)
-        refs = [[c.text for c in corpus.load(r["motion_id"]).captions] for r in caption_rows]
+        refs = [_caption_refs(corpus, r["motion_id"]) for r in caption_rows]
         metrics["captions"] = caption_scores([a.text for a in answers], refs,
                                              bertscore=bertscore)
         metrics["captions_examples"] = [

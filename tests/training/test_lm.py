@@ -14,9 +14,11 @@ from safetensors.torch import load_file
 from mochat.cli import main
 from mochat.errors import ConfigError
 from mochat.models import build_encoder, encoder_tiny, save_encoder
+from mochat.models.mochat import MoChat
 from mochat.skeleton import SMPL22
 from mochat.synth import SynthConfig, write_corpus
 from training.lm import LMRecipe
+from training.lm_eval import evaluate_model
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,11 @@ def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):
                                steps=1, lr=1e-12, head_lr=1e-12, fresh_head=True, seed=1,
                                lora={"r": 2, "alpha": 4}, eval_per_task=0,
                                mirror=["spatial_gap", "temporal"]))
+    # the evaluation on mirror images runs every task (captions scored on swapped refs)
+    metrics = evaluate_model(MoChat.from_pretrained(root / "align_fh/model"), root / "corpus",
+                             root / "dlg", per_task=2, max_new_tokens=3, bertscore=False,
+                             mirror=True)
+    assert {"captions", "spatial", "temporal"} <= set(metrics)
     init = load_file(str(root / "align_fh/model/mochat.safetensors"))
     out = load_file(str(root / "fh/model/mochat.safetensors"))
     head = [k for k in init if k.startswith("head.") and k.endswith("weight")]

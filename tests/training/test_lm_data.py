@@ -38,3 +38,12 @@ def test_mirror_ids_encode_the_mirrored_motion(corpus):
     torch.testing.assert_close(feats[motion_id + MIRROR_SUFFIX], expected, atol=1e-5,
                                rtol=1e-4)
     assert not torch.allclose(feats[motion_id], expected, atol=1e-3)
+
+
+def test_encode_corpus_keeps_no_autograd_graph(corpus):
+    # the encoder is frozen by training, but a freshly loaded one still requires grad: a
+    # feature that kept its graph would hold every activation of the corpus in memory
+    encoder = build_encoder("jgse", encoder_tiny(), SMPL22).eval()
+    motion_id = HumanML3DCorpus(corpus).ids("train")[0]
+    feats = encode_corpus(encoder, corpus, [motion_id], progress=False)
+    assert not feats[motion_id].requires_grad and feats[motion_id].grad_fn is None
