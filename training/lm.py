@@ -45,7 +45,7 @@ class LMRecipe:
     out_dir: str
     encoder: str = ""  # encoder checkpoint (align); finetune starts from `init`
     init: str = ""  # a MoChat checkpoint to start from (finetune: the align output)
-    model: dict[str, Any] = field(default_factory=dict)  # MoChatConfig fields
+    model: dict[str, Any] = field(default_factory=dict)  # MoChatConfig fields (init: overrides)
     tasks: list[str] | None = None
     limit_per_task: int | None = None
     seed: int = 0
@@ -94,7 +94,7 @@ def build_model(recipe: LMRecipe) -> MoChat:
         model.llm.requires_grad_(False)
         return model
     model = MoChat.from_pretrained(recipe.init, merge_adapter=False,
-                                   fresh_head=recipe.fresh_head)
+                                   fresh_head=recipe.fresh_head, config=recipe.model)
     if hasattr(model.llm, "peft_config"):  # continue the init's own adapter
         if recipe.lora is None:
             raise ConfigError(f"init {recipe.init} holds a LoRA adapter: continue it with "

@@ -97,7 +97,9 @@ def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):
     _train("finetune", _recipe(setup, "fh", stage="finetune", init=str(root / "align_fh/model"),
                                steps=1, lr=1e-12, head_lr=1e-12, fresh_head=True, seed=1,
                                lora={"r": 2, "alpha": 4}, eval_per_task=0,
-                               mirror=["spatial_gap", "temporal"]))
+                               mirror=["spatial_gap", "temporal"], model={"pool_frames": 1}))
+    # `model:` overrides the init's saved config (here: pooling 2 -> 1)
+    assert json.loads((root / "fh/model/mochat_config.json").read_text())["pool_frames"] == 1
     # the evaluation on mirror images runs every task (captions scored on swapped refs)
     metrics = evaluate_model(MoChat.from_pretrained(root / "align_fh/model"), root / "corpus",
                              root / "dlg", per_task=2, max_new_tokens=3, bertscore=False,
