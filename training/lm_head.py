@@ -29,7 +29,7 @@ from mochat.errors import ConfigError
 from mochat.metrics import temporal_recall
 from mochat.models.mochat import LLM_DIR, MoChat
 from training.lm import LMRecipe, lr_at
-from training.lm_data import collate, encode_corpus, read_dialogues
+from training.lm_data import collate, encode_corpus, mirror_dialogue, read_dialogues
 
 log = structlog.get_logger(__name__)
 CACHE_BATCH = 16  # dialogues per forward pass while caching states
@@ -143,6 +143,7 @@ def train_head(recipe: LMRecipe, *, progress: bool = True) -> MoChat:
                                       seed=recipe.seed) if r.get("span")]
     if not rows:
         raise ConfigError(f"{recipe.dialogues}: no training dialogues with a span")
+    rows += [mirror_dialogue(r) for r in rows if r.get("task") in recipe.mirror]
     val = [r for r in read_dialogues(recipe.dialogues, "val", tasks=["temporal"])
            if r.get("span")]
     features = encode_corpus(model.encoder, recipe.corpus,

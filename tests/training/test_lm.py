@@ -123,7 +123,7 @@ def test_head_stage_fits_a_new_head_and_leaves_the_rest_untouched(setup, capsys)
                 steps=40, batch_size=8, lr=3e-3, log_every=5, eval_per_task=2)
     assert main(["train", "head", "--config", str(_recipe(setup, "hs", **head))]) != 0
     assert "needs `fresh_head: true`" in capsys.readouterr().err
-    _train("head", _recipe(setup, "hs", **head, fresh_head=True))
+    _train("head", _recipe(setup, "hs", **head, fresh_head=True, mirror=["temporal"]))
     log = [json.loads(line) for line in (root / "hs/log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == list(range(5, 41, 5))
     assert {"diou", "boundary"} <= set(log[0]) and "r1_iou_0.5" in log[-1]["val"]
