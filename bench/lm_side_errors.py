@@ -22,12 +22,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from mochat.metrics import parse_side
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import ActionSpan, HumanML3DCorpus
 from mochat.synth.actions import ACTIONS
-from training.lm_data import MIRROR_SUFFIX, encode_corpus, mirror_dialogue, read_dialogues
-from training.lm_eval import GAP_TASKS
+from training.lm_data import encode_corpus, load_record, mirror_dialogue, read_dialogues
+from training.lm_eval import GAP_TASKS, first_turn
 
 BLANK = "( )"
 
@@ -55,10 +56,6 @@ def blanked_action(question: str, spans: list[ActionSpan]) -> ActionSpan | None:
     return None
 
 
-def _correct(answer: str, gold: str) -> bool:
-    return answer.strip().lower().startswith(gold.strip().rstrip(".").lower())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
@@ -80,10 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                              progress=False)
     items = []
     for row in rows:
-        question, gold = (t["value"] for t in row["conversations"][:2])
-        question = question.replace("<skeleton>", "").strip()
-        record = corpus.load(row["motion_id"].removesuffix(MIRROR_SUFFIX))
-        action = blanked_action(question, record.spans or [])
+        question, answer = first_turn(row)
+        gold = answer.strip().rstrip(".").lower()  # as the evaluation scores it
+        action = blanked_action(question, load_record(corpus, row["motion_id"]).spans or [])
         items.append((row, question, gold, action))
     pipeline = MoChatPipeline(model, max_new_tokens=4)
     counts: Counter[tuple[str, str]] = Counter()
@@ -98,11 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         for (_, _, gold, action, w), c in zip(found, cut, strict=True):
             for key in (action.action, "all"):
                 counts[key, "n"] += 1
-                counts[key, "whole"] += _correct(w.text, gold)
-                counts[key, "span"] += _correct(c.text, gold)
+                counts[key, "whole"] += parse_side(w.text) == gold
+                counts[key, "span"] += parse_side(c.text) == gold
         counts["all", "unmatched"] += len(chunk) - len(found)
         counts["all", "whole_incl_unmatched"] += sum(
-            _correct(w.text, g) for (_, _, g, _), w in zip(chunk, whole, strict=True))
+            parse_side(w.text) == g for (_, _, g, _), w in zip(chunk, whole, strict=True))
     table = {k: {"n": counts[k, "n"],
                  "whole_pct": round(100 * counts[k, "whole"] / max(counts[k, "n"], 1), 2),
                  "span_pct": round(100 * counts[k, "span"] / max(counts[k, "n"], 1), 2)}

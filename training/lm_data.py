@@ -5,9 +5,10 @@ memory; batches then cost only the LLM. Dialogue lines are those `mochat dialogu
 {"id", "motion_id", "task", "conversations": [{"from", "value"}...], "span": [s, e] | null}.
 
 Mirror augmentation: `mirror_dialogue` turns a row into one about the motion's mirror image
-(motion id + MIRROR_SUFFIX, side words swapped); `encode_corpus` mirrors the joints of such
-ids. A text-only cue for the side ("the other side word in the caption is usually the
-same") then predicts both answers equally often, and only the motion tells them apart.
+(motion id + MIRROR_SUFFIX, side words swapped); `load_record` turns such an id into the
+mirrored corpus record, which `encode_corpus` encodes. A text-only cue for the side ("the
+other side word in the caption is usually the same") then predicts both answers equally
+often, and only the motion tells them apart.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
@@ -34,7 +34,7 @@ from mochat.models.chat_format import (
     to_messages,
 )
 from mochat.models.encoder import SkeletonEncoder
-from mochat.skeleton import HumanML3DCorpus, mirror_joints, normalize
+from mochat.skeleton import HumanML3DCorpus, MotionRecord, mirror_joints, normalize
 
 MIRROR_SUFFIX = "~mirror"
 
@@ -90,14 +90,19 @@ def mirror_dialogue(row: dict) -> dict:
             "motion_id": row["motion_id"] + MIRROR_SUFFIX, "conversations": turns}
 
 
-def _load_joints(corpus: HumanML3DCorpus, motion_id: str, encoder: SkeletonEncoder
-                 ) -> np.ndarray:
-    if motion_id.endswith(MIRROR_SUFFIX):
-        joints = mirror_joints(corpus.load(motion_id[:-len(MIRROR_SUFFIX)]).joints,
-                               encoder.layout)
-    else:
-        joints = corpus.load(motion_id).joints
-    return normalize(joints, encoder.layout, max_frames=encoder.config.max_frames)
+def load_record(corpus: HumanML3DCorpus, motion_id: str) -> MotionRecord:
+    """The corpus record of `motion_id`; for an id ending in MIRROR_SUFFIX, the record of the
+    mirror image: joints mirrored, side words of captions and spans swapped."""
+    if not motion_id.endswith(MIRROR_SUFFIX):
+        return corpus.load(motion_id)
+    record = corpus.load(motion_id.removesuffix(MIRROR_SUFFIX))
+    return replace(
+        record, motion_id=motion_id, joints=mirror_joints(record.joints, record.layout),
+        captions=[replace(c, text=mirror_text(c.text), tokens=mirror_text(c.tokens))
+                  for c in record.captions],
+        spans=None if record.spans is None else [
+            replace(s, side=mirror_text(s.side), phrase=mirror_text(s.phrase))
+            for s in record.spans])
 
 
 @torch.no_grad()
@@ -111,7 +116,8 @@ def encode_corpus(encoder: SkeletonEncoder, corpus_dir: str | Path, motion_ids: 
     encoder.eval()
     for i in tqdm(range(0, len(ids), batch_size), desc="features", disable=not progress):
         chunk = ids[i:i + batch_size]
-        joints = [_load_joints(corpus, m, encoder) for m in chunk]
+        joints = [normalize(load_record(corpus, m).joints, encoder.layout,
+                            max_frames=encoder.config.max_frames) for m in chunk]
         frames = [j.shape[0] for j in joints]
         x = torch.zeros(len(chunk), max(frames), *joints[0].shape[1:])
         mask = torch.zeros(len(chunk), max(frames), dtype=torch.bool)

@@ -16,20 +16,19 @@ from typing import Any
 
 import torch
 
-from mochat.dialogue import mirror_text
 from mochat.dialogue.general import HELD_OUT_QUESTIONS
 from mochat.metrics import caption_scores, spatial_accuracy, temporal_recall
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import HumanML3DCorpus
-from training.lm_data import MIRROR_SUFFIX, encode_corpus, mirror_dialogue, read_dialogues
+from training.lm_data import encode_corpus, load_record, mirror_dialogue, read_dialogues
 
 CAPTION_TASKS = ("basic",)
 GAP_TASKS = ("spatial_gap",)
 TEMPORAL_TASKS = ("temporal",)
 
 
-def _first_turn(row: dict) -> tuple[str, str]:
+def first_turn(row: dict) -> tuple[str, str]:
     turns = row["conversations"]
     question = turns[0]["value"].replace("<skeleton>", "").strip()
     return question, turns[1]["value"]
@@ -40,16 +39,9 @@ def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[s
     out = []
     for i in range(0, len(rows), batch_size):
         chunk = rows[i:i + batch_size]
-        items = [(Conversation(features[r["motion_id"]]), _first_turn(r)[0]) for r in chunk]
+        items = [(Conversation(features[r["motion_id"]]), first_turn(r)[0]) for r in chunk]
         out.extend(pipeline.answer_batch(items))
     return out
-
-
-def _caption_refs(corpus: HumanML3DCorpus, motion_id: str) -> list[str]:
-    if motion_id.endswith(MIRROR_SUFFIX):
-        return [mirror_text(c.text)
-                for c in corpus.load(motion_id.removesuffix(MIRROR_SUFFIX)).captions]
-    return [c.text for c in corpus.load(motion_id).captions]
 
 
 def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path, *,
@@ -74,7 +66,8 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     caption_rows = [r for r in rows if r["task"] in CAPTION_TASKS]
     if caption_rows:
         answers = answer_rows(pipeline, caption_rows, features)
-        refs = [_caption_refs(corpus, r["motion_id"]) for r in caption_rows]
+        refs = [[c.text for c in load_record(corpus, r["motion_id"]).captions]
+                for r in caption_rows]
         metrics["captions"] = caption_scores([a.text for a in answers], refs,
                                              bertscore=bertscore)
         metrics["captions_examples"] = [
@@ -83,7 +76,7 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     gap_rows = [r for r in rows if r["task"] in GAP_TASKS]
     if gap_rows:
         answers = answer_rows(pipeline, gap_rows, features)
-        gold = [_first_turn(r)[1].strip().rstrip(".").lower() for r in gap_rows]
+        gold = [first_turn(r)[1].strip().rstrip(".").lower() for r in gap_rows]
         metrics["spatial"] = {"accuracy": spatial_accuracy([a.text for a in answers], gold)}
     temporal_rows = [r for r in rows if r["task"] in TEMPORAL_TASKS and r.get("span")]
     if temporal_rows:

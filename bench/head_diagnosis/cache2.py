@@ -4,7 +4,7 @@ from mochat.pipeline import Conversation
 from mochat.models.chat_format import encode_chat
 from mochat.models.layers import splice_motion
 from training.lm_data import read_dialogues, encode_corpus
-from training.lm_eval import _first_turn
+from training.lm_eval import first_turn
 import mochat.models.mochat as mm
 mm.MoChat.load_trainable_state = lambda self, d: self.load_state_dict({k: v for k, v in mm.load_file(str(mm.Path(d) / mm.WEIGHTS_FILE)).items() if not k.startswith("head.")}, strict=False)
 model = MoChat.from_pretrained(sys.argv[1]).eval()
@@ -16,7 +16,7 @@ def run(rows):
     out = []
     for i in range(0, len(rows), 16):
         chunk = rows[i:i+16]
-        items = [(Conversation(feats[r["motion_id"]]), _first_turn(r)[0]) for r in chunk]
+        items = [(Conversation(feats[r["motion_id"]]), first_turn(r)[0]) for r in chunk]
         frames = [c.features.shape[0] for c, _ in items]
         F = torch.zeros(len(items), max(frames), feats[chunk[0]["motion_id"]].shape[1]); M = torch.zeros(len(items), max(frames), dtype=torch.bool)
         for k,(c,_) in enumerate(items): F[k,:frames[k]] = c.features; M[k,:frames[k]] = True

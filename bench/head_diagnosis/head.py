@@ -5,7 +5,7 @@ from mochat.pipeline import MoChatPipeline, Conversation
 from mochat.models.generate import greedy_decode
 from mochat.metrics import temporal_recall
 from training.lm_data import read_dialogues, encode_corpus, collate
-from training.lm_eval import _first_turn
+from training.lm_eval import first_turn
 torch.manual_seed(0)
 model = MoChat.from_pretrained("models/mochat-smollm2-synth").eval()
 ntrain = int(sys.argv[1])
@@ -32,7 +32,7 @@ from mochat.models.chat_format import encode_chat
 with torch.no_grad():
     for i in range(0, len(te), 8):
         rows = te[i:i+8]
-        items = [(Conversation(feats[r["motion_id"]]), _first_turn(r)[0]) for r in rows]
+        items = [(Conversation(feats[r["motion_id"]]), first_turn(r)[0]) for r in rows]
         frames = [c.features.shape[0] for c, _ in items]
         F = torch.zeros(len(items), max(frames), items[0][0].features.shape[1]); M = torch.zeros(len(items), max(frames), dtype=torch.bool)
         for k,(c,_) in enumerate(items): F[k,:frames[k]] = c.features; M[k,:frames[k]] = True

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from mochat.dialogue import mirror_text
 from mochat.errors import DataFormatError
 from mochat.models import build_encoder, encoder_tiny
 from mochat.skeleton import SMPL22, HumanML3DCorpus, mirror_joints, normalize
-from training.lm_data import MIRROR_SUFFIX, encode_corpus, mirror_dialogue
+from training.lm_data import MIRROR_SUFFIX, encode_corpus, load_record, mirror_dialogue
 
 
 def test_mirror_dialogue_swaps_sides_and_keeps_the_span():
@@ -47,3 +49,14 @@ def test_encode_corpus_keeps_no_autograd_graph(corpus):
     motion_id = HumanML3DCorpus(corpus).ids("train")[0]
     feats = encode_corpus(encoder, corpus, [motion_id], progress=False)
     assert not feats[motion_id].requires_grad and feats[motion_id].grad_fn is None
+
+
+def test_load_record_of_a_mirror_id_swaps_sides_everywhere(corpus):
+    motion_id = HumanML3DCorpus(corpus).ids("train")[0]
+    record = load_record(HumanML3DCorpus(corpus), motion_id)
+    mirrored = load_record(HumanML3DCorpus(corpus), motion_id + MIRROR_SUFFIX)
+    np.testing.assert_array_equal(mirrored.joints, mirror_joints(record.joints, SMPL22))
+    assert [c.text for c in mirrored.captions] == [mirror_text(c.text) for c in record.captions]
+    swap = {"left": "right", "right": "left", "none": "none", "both": "both"}
+    assert [(s.action, swap[s.side], s.start) for s in record.spans] == \
+        [(s.action, s.side, s.start) for s in mirrored.spans]
