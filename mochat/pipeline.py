@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from mochat.models.chat_format import (
+    IGNORE_INDEX,
     SKELETON_TOKEN,
     encode_chat,
     parse_span,
@@ -119,10 +120,7 @@ class MoChatPipeline:
         start = time.perf_counter()
         model, tok = self.model, self.model.tokenizer
         frames = [c.features.shape[0] for c, _ in items]
-        feats = torch.zeros(len(items), max(frames), items[0][0].features.shape[1])
-        fmask = torch.zeros(len(items), max(frames), dtype=torch.bool)
-        for i, (conv, _) in enumerate(items):
-            feats[i, :frames[i]], fmask[i, :frames[i]] = conv.features, True
+        feats, fmask = _stack_features([c for c, _ in items])
         n_tokens = [-(-t // model.config.pool_frames) for t in frames]
         prompts = [encode_chat(tok, conv.messages(q), num_motion_tokens=n,
                                generation_prompt=True).input_ids
@@ -143,6 +141,44 @@ class MoChatPipeline:
         return [ChatAnswer(text, span, t, conv.fps, elapsed, gen.first_token_s, len(ids))
                 for (conv, _), text, span, t, ids
                 in zip(items, texts, spans, frames, gen.token_ids, strict=True)]
+
+    @torch.no_grad()
+    def answer_logprobs(self, items: Sequence[tuple[Conversation, str, str]]) -> list[float]:
+        """Log-probability the model gives each (conversation, question, answer)'s answer,
+        teacher forced: the sum over the answer's tokens, its end-of-turn token included."""
+        model, tok = self.model, self.model.tokenizer
+        feats, fmask = _stack_features([c for c, _, _ in items])
+        ids, scored = [], []
+        for conv, question, answer in items:
+            n = -(-conv.features.shape[0] // model.config.pool_frames)
+            messages = conv.messages(question)
+            prompt = encode_chat(tok, messages, num_motion_tokens=n, generation_prompt=True)
+            full = encode_chat(tok, [*messages, {"role": "assistant", "content": answer}],
+                               num_motion_tokens=n)
+            assert full.input_ids[:len(prompt.input_ids)] == prompt.input_ids
+            ids.append(full.input_ids)
+            # only the last answer: earlier turns' answers are labelled too
+            scored.append([i >= len(prompt.input_ids) and lab != IGNORE_INDEX
+                           for i, lab in enumerate(full.labels)])
+        width = max(len(x) for x in ids)
+        input_ids = torch.full((len(ids), width), tok.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        keep = torch.zeros((len(ids), width), dtype=torch.bool)
+        for i, (row, flags) in enumerate(zip(ids, scored, strict=True)):  # right padding
+            input_ids[i, :len(row)] = torch.tensor(row)
+            mask[i, :len(row)] = 1
+            keep[i, :len(row)] = torch.tensor(flags)
+        # with labels, the forward skips the vocabulary projection; apply it to the answers
+        labels = torch.where(keep, input_ids, IGNORE_INDEX)
+        hidden = model(feats, fmask, input_ids, mask, labels).hidden_states  # (B, L, D)
+        scored_next = keep[:, 1:]  # position p predicts token p + 1
+        picked = hidden[:, :-1][scored_next]  # (K, D)
+        logits = model.output_logits(model.llm.get_output_embeddings()(picked), picked)
+        target = model.target_ids(input_ids[:, 1:][scored_next])  # (K,)
+        token_logp = torch.log_softmax(logits.float(), -1).gather(-1, target[:, None])[:, 0]
+        sample = scored_next.nonzero()[:, 0]  # (K,) which answer each token belongs to
+        totals = torch.zeros(len(items)).index_add_(0, sample, token_logp)
+        return totals.tolist()
 
     def _spans(self, items, wanted, fmask, gen, texts, prompt_lengths) -> list[Span | None]:
         """Head spans (MoChat-R) or spans parsed from the text, for 'when' questions only."""
@@ -167,6 +203,16 @@ class MoChatPipeline:
             s, e = max(0, min(s, last)), max(0, min(e, last))
             spans[i] = Span(s, e, s / conv.fps, e / conv.fps)
         return spans
+
+
+def _stack_features(convs: Sequence[Conversation]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conversations' features (T_i, D_m) -> zero-padded (B, T, D_m) and mask (B, T)."""
+    frames = [c.features.shape[0] for c in convs]
+    feats = torch.zeros(len(convs), max(frames), convs[0].features.shape[1])
+    fmask = torch.zeros(len(convs), max(frames), dtype=torch.bool)
+    for i, conv in enumerate(convs):
+        feats[i, :frames[i]], fmask[i, :frames[i]] = conv.features, True
+    return feats, fmask
 
 
 def _clean(text: str) -> str:

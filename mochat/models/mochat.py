@@ -161,7 +161,7 @@ class MoChat(nn.Module):
         return torch.where(index >= self.base_vocab, index - self.base_vocab + self.frame_id0,
                            index)
 
-    def _target_ids(self, labels: Tensor) -> Tensor:
+    def target_ids(self, labels: Tensor) -> Tensor:
         """Tokenizer ids -> indices into output_logits (frame tokens after the LLM vocab)."""
         if self.frame_embed is None:
             return labels
@@ -188,7 +188,7 @@ class MoChat(nn.Module):
         hidden = out.hidden_states[-1]  # (B, L, D), after the final norm
         logits = ce = None
         if labels is not None:
-            target = self._target_ids(labels)[:, 1:]  # (B, L-1)
+            target = self.target_ids(labels)[:, 1:]  # (B, L-1)
             scored = target != IGNORE_INDEX
             picked = hidden[:, :-1][scored]  # (K, D): positions that predict an answer token
             picked_logits = self.output_logits(self.llm.get_output_embeddings()(picked),

@@ -347,3 +347,36 @@ def test_lora_checkpoint_reloads_with_identical_outputs(tiny_llm_dir, tmp_path):
                            batch.attention_mask)
         torch.testing.assert_close(after.logits, before.logits, atol=1e-4, rtol=1e-4)
         torch.testing.assert_close(after.spans, before.spans, atol=1e-4, rtol=1e-4)
+
+
+def test_answer_logprobs_match_an_unpadded_forward(tiny_llm_dir):
+    # batched, right padded, with a history turn: each score is the sum of the log-probs
+    # of the last answer's tokens, as one unpadded forward of that dialogue computes it
+    model = _model(tiny_llm_dir, pool_frames=2).eval()
+    pipeline = MoChatPipeline(model)
+    dim = model.encoder.feature_dim
+    short = Conversation(torch.randn(9, dim))
+    long = Conversation(torch.randn(16, dim), turns=[("Which hand waves?", "Left.")])
+    items = [(short, "Which leg kicks?", "Right."), (long, "And which leg kicks?", "Left."),
+             (short, "Describe the motion.", "a person waves with the left hand.")]
+    scores = pipeline.answer_logprobs(items)
+    for (conv, question, answer), score in zip(items, scores, strict=True):
+        n = -(-conv.features.shape[0] // 2)
+        messages = conv.messages(question)
+        start = len(encode_chat(model.tokenizer, messages, num_motion_tokens=n,
+                                generation_prompt=True).input_ids)
+        ids = encode_chat(model.tokenizer, [*messages, {"role": "assistant", "content": answer}],
+                          num_motion_tokens=n).input_ids
+        full = torch.tensor([ids])
+        with torch.no_grad():
+            logits = model(conv.features[None], torch.ones(1, conv.features.shape[0],
+                                                           dtype=torch.bool),
+                           full, torch.ones_like(full)).logits[0]
+        logp = torch.log_softmax(logits.float(), -1)
+        expected = sum(float(logp[p - 1, ids[p]]) for p in range(start, len(ids)))
+        assert score == pytest.approx(expected, abs=1e-3)
+        assert score < 0.0
+    # another answer to the same prompt gets another score
+    assert pipeline.answer_logprobs([(short, "Which leg kicks?", "Right. Right.")])[0] != \
+        pytest.approx(scores[0], abs=1e-3)
+
