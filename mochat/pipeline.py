@@ -146,6 +146,8 @@ class MoChatPipeline:
     def answer_logprobs(self, items: Sequence[tuple[Conversation, str, str]]) -> list[float]:
         """Log-probability the model gives each (conversation, question, answer)'s answer,
         teacher forced: the sum over the answer's tokens, its end-of-turn token included."""
+        if not items:
+            return []
         model, tok = self.model, self.model.tokenizer
         feats, fmask = _stack_features([c for c, _, _ in items])
         ids, scored = [], []
@@ -155,7 +157,8 @@ class MoChatPipeline:
             prompt = encode_chat(tok, messages, num_motion_tokens=n, generation_prompt=True)
             full = encode_chat(tok, [*messages, {"role": "assistant", "content": answer}],
                                num_motion_tokens=n)
-            assert full.input_ids[:len(prompt.input_ids)] == prompt.input_ids
+            if full.input_ids[:len(prompt.input_ids)] != prompt.input_ids:
+                raise ValueError("chat template is not prefix-stable; cannot score answers")
             ids.append(full.input_ids)
             # only the last answer: earlier turns' answers are labelled too
             scored.append([i >= len(prompt.input_ids) and lab != IGNORE_INDEX

@@ -376,6 +376,7 @@ def test_answer_logprobs_match_an_unpadded_forward(tiny_llm_dir):
         expected = sum(float(logp[p - 1, ids[p]]) for p in range(start, len(ids)))
         assert score == pytest.approx(expected, abs=1e-3)
         assert score < 0.0
+    assert pipeline.answer_logprobs([]) == []
     # another answer to the same prompt gets another score
     assert pipeline.answer_logprobs([(short, "Which leg kicks?", "Right. Right.")])[0] != \
         pytest.approx(scores[0], abs=1e-3)
