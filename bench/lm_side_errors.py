@@ -28,7 +28,7 @@ from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import ActionSpan, HumanML3DCorpus
 from mochat.synth.actions import ACTIONS
 from training.lm_data import encode_corpus, load_record, mirror_dialogue, read_dialogues
-from training.lm_eval import GAP_TASKS, first_turn
+from training.lm_eval import GAP_TASKS, first_turn, gap_gold
 
 BLANK = "( )"
 
@@ -77,10 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                              progress=False)
     items = []
     for row in rows:
-        question, answer = first_turn(row)
-        gold = answer.strip().rstrip(".").lower()  # as the evaluation scores it
+        question = first_turn(row)[0]
         action = blanked_action(question, load_record(corpus, row["motion_id"]).spans or [])
-        items.append((row, question, gold, action))
+        items.append((row, question, gap_gold(row), action))
     pipeline = MoChatPipeline(model, max_new_tokens=4)
     counts: Counter[tuple[str, str]] = Counter()
     for i in range(0, len(items), 8):

@@ -22,7 +22,7 @@ from mochat.dialogue import mirror_text
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from training.lm_data import encode_corpus, mirror_dialogue, read_dialogues
-from training.lm_eval import GAP_TASKS, first_turn
+from training.lm_eval import GAP_TASKS, first_turn, gap_gold
 
 SIDES = ("Left.", "Right.")
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     # margin > 0: "Left." more likely; on the mirror view, for the mirrored question
     plain = [logp[2 * k] - logp[2 * k + 1] for k in range(n)]
     mirror = [logp[2 * (n + k)] - logp[2 * (n + k) + 1] for k in range(n)]
-    gold_left = [first_turn(r)[1].strip().lower().startswith("left") for r in rows]
+    gold_left = [gap_gold(r) == "left" for r in rows]
     assert all(mirror_text(first_turn(m)[1]) == first_turn(r)[1]
                for r, m in zip(rows, mirrored, strict=True))
 

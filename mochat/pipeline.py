@@ -150,27 +150,27 @@ class MoChatPipeline:
             return []
         model, tok = self.model, self.model.tokenizer
         feats, fmask = _stack_features([c for c, _, _ in items])
-        ids, scored = [], []
+        ids, starts = [], []
         for conv, question, answer in items:
             n = -(-conv.features.shape[0] // model.config.pool_frames)
-            messages = conv.messages(question)
-            prompt = encode_chat(tok, messages, num_motion_tokens=n, generation_prompt=True)
-            full = encode_chat(tok, [*messages, {"role": "assistant", "content": answer}],
+            full = encode_chat(tok, [*conv.messages(question),
+                                     {"role": "assistant", "content": answer}],
                                num_motion_tokens=n)
-            if full.input_ids[:len(prompt.input_ids)] != prompt.input_ids:
-                raise ValueError("chat template is not prefix-stable; cannot score answers")
+            # the answer is the labelled run the dialogue ends with (earlier answers are
+            # labelled too, with unlabelled questions between)
+            start = len(full.labels)
+            while start > 0 and full.labels[start - 1] != IGNORE_INDEX:
+                start -= 1
             ids.append(full.input_ids)
-            # only the last answer: earlier turns' answers are labelled too
-            scored.append([i >= len(prompt.input_ids) and lab != IGNORE_INDEX
-                           for i, lab in enumerate(full.labels)])
+            starts.append(start)
         width = max(len(x) for x in ids)
         input_ids = torch.full((len(ids), width), tok.pad_token_id or 0, dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
         keep = torch.zeros((len(ids), width), dtype=torch.bool)
-        for i, (row, flags) in enumerate(zip(ids, scored, strict=True)):  # right padding
+        for i, (row, start) in enumerate(zip(ids, starts, strict=True)):  # right padding
             input_ids[i, :len(row)] = torch.tensor(row)
             mask[i, :len(row)] = 1
-            keep[i, :len(row)] = torch.tensor(flags)
+            keep[i, start:len(row)] = True
         # with labels, the forward skips the vocabulary projection; apply it to the answers
         labels = torch.where(keep, input_ids, IGNORE_INDEX)
         hidden = model(feats, fmask, input_ids, mask, labels).hidden_states  # (B, L, D)

@@ -34,6 +34,11 @@ def first_turn(row: dict) -> tuple[str, str]:
     return question, turns[1]["value"]
 
 
+def gap_gold(row: dict) -> str:
+    """A gap dialogue's gold side ('left' / 'right'), as answers are scored against it."""
+    return first_turn(row)[1].strip().rstrip(".").lower()
+
+
 def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[str, torch.Tensor],
                 *, batch_size: int = 8) -> list[Any]:
     out = []
@@ -76,7 +81,7 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     gap_rows = [r for r in rows if r["task"] in GAP_TASKS]
     if gap_rows:
         answers = answer_rows(pipeline, gap_rows, features)
-        gold = [first_turn(r)[1].strip().rstrip(".").lower() for r in gap_rows]
+        gold = [gap_gold(r) for r in gap_rows]
         metrics["spatial"] = {"accuracy": spatial_accuracy([a.text for a in answers], gold)}
     temporal_rows = [r for r in rows if r["task"] in TEMPORAL_TASKS and r.get("span")]
     if temporal_rows:
