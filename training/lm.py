@@ -99,6 +99,8 @@ def build_model(recipe: LMRecipe) -> MoChat:
         if recipe.lora is None:
             raise ConfigError(f"init {recipe.init} holds a LoRA adapter: continue it with "
                               "`lora:` in the recipe, or merge it first")
+        if recipe.lora.get("target_modules"):
+            model.llm = widen_adapter(model.llm, recipe.lora, recipe.init)
     elif recipe.lora is not None:
         from peft import LoraConfig, get_peft_model
 
@@ -110,6 +112,38 @@ def build_model(recipe: LMRecipe) -> MoChat:
     else:
         model.llm.requires_grad_(True)
     return model
+
+
+def widen_adapter(llm: Any, lora: dict[str, Any], init: str) -> Any:
+    """Continue a LoRA adapter on more modules (e.g. the MLPs as well as attention): the
+    adapter's own weights are kept and the new modules start at B = 0, so the model computes
+    what it did. r and alpha stay the adapter's own."""
+    from peft import (
+        LoraConfig,
+        get_peft_model,
+        get_peft_model_state_dict,
+        set_peft_model_state_dict,
+    )
+
+    old = llm.peft_config["default"]
+    for key, name in (("r", "r"), ("alpha", "lora_alpha")):
+        if key in lora and lora[key] != getattr(old, name):
+            raise ConfigError(f"init {init}: its adapter has {key} {getattr(old, name)}; a "
+                              f"continued adapter keeps it (the recipe asks for {lora[key]})")
+    have = set(old.target_modules)
+    targets = have | set(lora["target_modules"])
+    if targets == have:
+        return llm
+    state = get_peft_model_state_dict(llm)
+    wider = get_peft_model(llm.unload(), LoraConfig(
+        r=old.r, lora_alpha=old.lora_alpha, lora_dropout=old.lora_dropout,
+        target_modules=sorted(targets), task_type="CAUSAL_LM"))
+    loaded = set_peft_model_state_dict(wider, state)
+    if loaded.unexpected_keys:
+        raise ConfigError(f"init {init}: adapter weights with no module after widening: "
+                          f"{loaded.unexpected_keys[:3]}")
+    log.info("adapter widened", added=sorted(targets - have))
+    return wider
 
 
 def lr_at(recipe: LMRecipe, step: int) -> float:

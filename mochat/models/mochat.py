@@ -33,6 +33,7 @@ from mochat.models.layers import (
     build_projector,
     diou_loss,
     expected_tokens,
+    mlp_from_linear,
     pool_time,
     splice_motion,
 )
@@ -344,9 +345,15 @@ class MoChat(nn.Module):
     def load_trainable_state(self, directory: str | Path, *, skip: tuple[str, ...] = ()
                              ) -> None:
         """Load projector, head and frame-ID table from a checkpoint's mochat.safetensors;
-        names starting with a `skip` prefix keep their current values."""
+        names starting with a `skip` prefix keep their current values. A linear projector
+        loads into an `mlp2x_gelu` one as the same function (`mlp_from_linear`)."""
         path = Path(directory) / WEIGHTS_FILE
         state = {k: v for k, v in load_file(str(path)).items() if not k.startswith(skip)}
+        if "projector.weight" in state and isinstance(self.projector, nn.Sequential):
+            # a linear checkpoint continued as mlp2x_gelu: the same function to start from
+            linear = state.pop("projector.weight"), state.pop("projector.bias")
+            state.update({f"projector.{k}": v
+                          for k, v in mlp_from_linear(*linear, self.projector).items()})
         missing = {k for k in self.trainable_state() if not k.startswith(skip)} - set(state)
         if missing:
             raise DataFormatError(f"{path}: missing {sorted(missing)[:5]}")

@@ -17,7 +17,8 @@ from mochat.models import build_encoder, encoder_tiny, save_encoder
 from mochat.models.mochat import MoChat
 from mochat.skeleton import SMPL22
 from mochat.synth import SynthConfig, write_corpus
-from training.lm import LMRecipe
+from training.lm import LMRecipe, build_model
+from training.lm_data import collate
 from training.lm_eval import evaluate_model
 
 
@@ -110,6 +111,32 @@ def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):
     head = [k for k in init if k.startswith("head.") and k.endswith("weight")]
     assert head and all(not torch.allclose(init[k], out[k]) for k in head if "norm" not in k)
     torch.testing.assert_close(out["projector.weight"], init["projector.weight"])
+
+
+def test_an_adapter_continued_on_more_modules_computes_what_it_did(setup):
+    root = setup["root"]
+    _train("align", _recipe(setup, "align_wa", stage="align", encoder=str(root / "encoder"),
+                            steps=1, eval_per_task=0,
+                            model={"llm": str(setup["llm"]), "pool_frames": 2}))
+    _train("finetune", _recipe(setup, "ft_wa", stage="finetune", steps=2, lr=1e-2,
+                               init=str(root / "align_wa/model"), eval_per_task=0,
+                               lora={"r": 2, "alpha": 4, "target_modules": ["q_proj"]}))
+    init = str(root / "ft_wa/model")
+    base = {"stage": "finetune", "corpus": "", "dialogues": "", "out_dir": "", "init": init}
+    same = build_model(LMRecipe(**base, lora={})).eval()
+    mlp = ["gate_proj", "up_proj", "down_proj"]
+    wider = build_model(LMRecipe(**base, lora={"target_modules": mlp})).eval()
+    trained = {n for n, p in wider.llm.named_parameters() if p.requires_grad}
+    assert all(any(f"{m}.lora_B" in n for n in trained) for m in mlp + ["q_proj"])
+    row = {"motion_id": "a", "task": "basic", "span": None,
+           "conversations": [{"from": "human", "value": "<skeleton>\nDescribe it."},
+                             {"from": "gpt", "value": "a person claps."}]}
+    batch = collate([row], {"a": torch.randn(10, same.encoder.feature_dim)}, same.tokenizer, 2)
+    args = (batch.features, batch.feature_mask, batch.input_ids, batch.attention_mask)
+    with torch.no_grad():
+        torch.testing.assert_close(wider(*args).logits, same(*args).logits)
+    with pytest.raises(ConfigError, match="keeps it"):
+        build_model(LMRecipe(**base, lora={"r": 8, "target_modules": mlp}))
 
 
 def test_head_stage_fits_a_new_head_and_leaves_the_rest_untouched(setup, capsys):
