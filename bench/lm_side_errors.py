@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -25,35 +24,15 @@ from pathlib import Path
 from mochat.metrics import parse_side
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
-from mochat.skeleton import ActionSpan, HumanML3DCorpus
-from mochat.synth.actions import ACTIONS
-from training.lm_data import encode_corpus, load_record, mirror_dialogue, read_dialogues
+from mochat.skeleton import HumanML3DCorpus
+from training.lm_data import (
+    blanked_action,
+    encode_corpus,
+    load_record,
+    mirror_dialogue,
+    read_dialogues,
+)
 from training.lm_eval import GAP_TASKS, first_turn, gap_gold
-
-BLANK = "( )"
-
-
-def _phrase_pattern(phrase: str) -> re.Pattern[str]:
-    """A phrase template as a regex: '{side}' matches a side word or the blank."""
-    parts = [re.escape(p) for p in phrase.split("{side}")]
-    return re.compile(r"(?:left|right|both|\( \))".join(parts), re.IGNORECASE)
-
-
-SIDED = {name: [_phrase_pattern(p) for p in spec.phrases]
-         for name, spec in ACTIONS.items() if "{side}" in "".join(spec.phrases)}
-
-
-def blanked_action(question: str, spans: list[ActionSpan]) -> ActionSpan | None:
-    """The action whose side the gap question blanks, or None if it cannot be told."""
-    for name, patterns in SIDED.items():
-        matches = sorted({(m.start(), BLANK in m.group(0))
-                          for p in patterns for m in p.finditer(question)})
-        blanks = [k for k, (_, is_blank) in enumerate(matches) if is_blank]
-        if not blanks:
-            continue
-        same = [s for s in spans if s.action == name]  # in time order, as in the caption
-        return same[blanks[0]] if blanks[0] < len(same) else None
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,13 @@ from mochat.errors import ConfigError
 from mochat.models.checkpoint import load_encoder
 from mochat.models.llm import load_llm
 from mochat.models.mochat import MoChat, MoChatConfig
-from training.lm_data import collate, encode_corpus, mirror_dialogue, read_dialogues
+from training.lm_data import (
+    collate,
+    encode_corpus,
+    gaps_after_turns,
+    mirror_dialogue,
+    read_dialogues,
+)
 from training.recipe import read_recipe
 
 log = structlog.get_logger(__name__)
@@ -59,6 +65,7 @@ class LMRecipe:
     lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}; None = full
     oversample: dict[str, int] = field(default_factory=dict)  # task -> repeat factor
     mirror: list[str] = field(default_factory=list)  # tasks that also train on mirror images
+    turn_gaps: int = 1  # repeat factor (on top of `oversample`) of gap dialogues after a turn
     fresh_head: bool = False  # finetune: start the regression head anew instead of `init`'s
     head_lr: float | None = None  # the head's peak learning rate (default: lr)
     ce_per_sample: bool = False  # CE averaged per answer, then per batch (not per token)
@@ -220,6 +227,10 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
     rows += [mirror_dialogue(r) for r in rows if r.get("task") in recipe.mirror]
     for task, factor in recipe.oversample.items():  # e.g. the small general set
         rows += [r for r in rows if r.get("task") == task] * (factor - 1)
+    if recipe.turn_gaps > 1:  # sides after a turn are the body's: rare, and read wrong
+        after_turn = gaps_after_turns(rows, recipe.corpus)
+        rows += after_turn * (recipe.turn_gaps - 1)
+        log.info("gap dialogues after a turn", rows=len(after_turn), factor=recipe.turn_gaps)
     features = encode_corpus(model.encoder, recipe.corpus, (r["motion_id"] for r in rows),
                              progress=progress)
     head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("head.")]

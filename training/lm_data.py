@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,7 +35,14 @@ from mochat.models.chat_format import (
     to_messages,
 )
 from mochat.models.encoder import SkeletonEncoder
-from mochat.skeleton import HumanML3DCorpus, MotionRecord, mirror_joints, normalize
+from mochat.skeleton import (
+    ActionSpan,
+    HumanML3DCorpus,
+    MotionRecord,
+    mirror_joints,
+    normalize,
+)
+from mochat.synth.actions import ACTIONS
 
 MIRROR_SUFFIX = "~mirror"
 
@@ -103,6 +111,53 @@ def load_record(corpus: HumanML3DCorpus, motion_id: str) -> MotionRecord:
         spans=None if record.spans is None else [
             replace(s, side=mirror_text(s.side), phrase=mirror_text(s.phrase))
             for s in record.spans])
+
+
+GAP_BLANK = "( )"
+
+
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """A phrase template as a regex: '{side}' matches a side word or the blank."""
+    parts = [re.escape(p) for p in phrase.split("{side}")]
+    return re.compile(r"(?:left|right|both|\( \))".join(parts), re.IGNORECASE)
+
+
+_SIDED = {name: [_phrase_pattern(p) for p in spec.phrases]
+          for name, spec in ACTIONS.items() if "{side}" in "".join(spec.phrases)}
+
+
+def blanked_action(question: str, spans: Sequence[ActionSpan]) -> ActionSpan | None:
+    """The action whose side a gap question ("... sidesteps to the ( ) ...") blanks, or None
+    if it cannot be told. Synthetic corpus only: its phrase templates name the action kind,
+    and the phrases of that kind before the blank give which occurrence it is."""
+    for name, patterns in _SIDED.items():
+        matches = sorted({(m.start(), GAP_BLANK in m.group(0))
+                          for p in patterns for m in p.finditer(question)})
+        blanks = [k for k, (_, is_blank) in enumerate(matches) if is_blank]
+        if not blanks:
+            continue
+        same = [s for s in spans if s.action == name]  # in time order, as in the caption
+        return same[blanks[0]] if blanks[0] < len(same) else None
+    return None
+
+
+def gaps_after_turns(rows: Iterable[dict], corpus_dir: str | Path) -> list[dict]:
+    """The gap dialogues whose blanked action starts after the body has turned. Their side
+    is the body's, no longer the world's of the first frame (synthetic corpus only)."""
+    corpus = HumanML3DCorpus(corpus_dir)
+    spans: dict[str, list[ActionSpan]] = {}
+    out = []
+    for row in rows:
+        if row.get("task") != "spatial_gap":
+            continue
+        motion = row["motion_id"].removesuffix(MIRROR_SUFFIX)  # same actions, same times
+        if motion not in spans:
+            spans[motion] = corpus.load(motion).spans or []
+        question = next(t["value"] for t in row["conversations"] if t["from"] == "human")
+        action = blanked_action(question, spans[motion])
+        if action and any(s.action == "turn" and s.end < action.start for s in spans[motion]):
+            out.append(row)
+    return out
 
 
 @torch.no_grad()

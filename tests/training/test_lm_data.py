@@ -9,8 +9,23 @@ import torch
 from mochat.dialogue import mirror_text
 from mochat.errors import DataFormatError
 from mochat.models import build_encoder, encoder_tiny
-from mochat.skeleton import SMPL22, HumanML3DCorpus, mirror_joints, normalize
-from training.lm_data import MIRROR_SUFFIX, encode_corpus, load_record, mirror_dialogue
+from mochat.skeleton import (
+    SMPL22,
+    ActionSpan,
+    HumanML3DCorpus,
+    MotionRecord,
+    mirror_joints,
+    normalize,
+)
+from mochat.skeleton.corpus import write_record
+from training.lm_data import (
+    MIRROR_SUFFIX,
+    blanked_action,
+    encode_corpus,
+    gaps_after_turns,
+    load_record,
+    mirror_dialogue,
+)
 
 
 def test_mirror_dialogue_swaps_sides_and_keeps_the_span():
@@ -60,3 +75,37 @@ def test_load_record_of_a_mirror_id_swaps_sides_everywhere(corpus):
     swap = {"left": "right", "right": "left", "none": "none", "both": "both"}
     assert [(s.action, swap[s.side], s.start) for s in record.spans] == \
         [(s.action, s.side, s.start) for s in mirrored.spans]
+
+
+def _gap(motion_id: str, question: str) -> dict:
+    return {"id": f"g-{motion_id}", "motion_id": motion_id, "task": "spatial_gap", "span": None,
+            "conversations": [{"from": "human", "value": f"<skeleton>\n{question} Complete "
+                               "the content in brackets with left or right."},
+                              {"from": "gpt", "value": "Right."}]}
+
+
+def test_gaps_after_turns_finds_the_blanked_occurrence_and_its_turn(tmp_path):
+    for sub in ("new_joints", "texts", "spans"):
+        (tmp_path / sub).mkdir()
+    kick = ("kick", "does a kick with the {side} foot", "leg")
+    turn = ("turn", "turns {side}", "body")
+    layouts = {"A": [(kick, "left", 0, 20), (turn, "left", 25, 50), (kick, "right", 55, 80)]}
+    for motion_id, actions in layouts.items():
+        spans = [ActionSpan(a, p.format(side=side), part, side, s, e)
+                 for (a, p, part), side, s, e in actions]
+        write_record(tmp_path, MotionRecord(motion_id, np.zeros((90, 22, 3)), [], spans))
+    first = _gap("A", "a person does a kick with the ( ) foot, turns left, then does a kick "
+                      "with the right foot.")
+    second = _gap("A", "a person does a kick with the left foot, turns left, then does a kick "
+                       "with the ( ) foot.")
+    turned = _gap("A", "a person does a kick with the left foot, turns ( ), then does a kick "
+                       "with the right foot.")  # the turn itself starts before it has turned
+    rows = [first, second, turned, mirror_dialogue(first), mirror_dialogue(second)]
+    assert blanked_action(first_question(second), load_record(
+        HumanML3DCorpus(tmp_path), "A").spans or []).start == 55
+    found = gaps_after_turns(rows, tmp_path)
+    assert [r["id"] for r in found] == [second["id"], second["id"] + MIRROR_SUFFIX]
+
+
+def first_question(row: dict) -> str:
+    return row["conversations"][0]["value"]
