@@ -7,7 +7,8 @@ of "Left." and of "Right." is taken teacher forced (`MoChatPipeline.answer_logpr
 the motion with the question, and on the mirror image with the side words of the question
 swapped. A motion whose answer is "Left." has a mirror image whose answer is "Right.", so
 the vote adds log p(Left. | motion) + log p(Right. | mirror) against the other pairing.
-Reports the accuracy of each view and of the vote, and how often the two views disagree.
+Reports the accuracy of each view and of the vote, and how often the two views disagree;
+then the same for the questions whose blanked action follows a turn and for the others.
 The sample is the same as `bench/lm_quality.py`'s.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from mochat.dialogue import mirror_text
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
-from training.lm_data import encode_corpus, mirror_dialogue, read_dialogues
+from training.lm_data import encode_corpus, gaps_after_turns, mirror_dialogue, read_dialogues
 from training.lm_eval import GAP_TASKS, first_turn, gap_gold
 
 SIDES = ("Left.", "Right.")
@@ -56,16 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     assert all(mirror_text(first_turn(m)[1]) == first_turn(r)[1]
                for r, m in zip(rows, mirrored, strict=True))
 
-    def accuracy(margins: list[float], flip: bool = False) -> float:
-        hits = sum(((m > 0) != flip) == g for m, g in zip(margins, gold_left, strict=True))
-        return round(100.0 * hits / n, 2)
+    def accuracy(margins: list[float], flip: bool = False, keep: set[int] | None = None
+                 ) -> float:
+        picked = range(n) if keep is None else sorted(keep)
+        hits = sum(((margins[k] > 0) != flip) == gold_left[k] for k in picked)
+        return round(100.0 * hits / max(len(picked), 1), 2)
 
     vote = [p - m for p, m in zip(plain, mirror, strict=True)]
-    result = {"model": str(args.model), "questions": n,
-              "plain": accuracy(plain), "mirror_view": accuracy(mirror, flip=True),
-              "vote": accuracy(vote),
-              "views_disagree": sum((p > 0) == (m > 0) for p, m in zip(plain, mirror,
-                                                                      strict=True))}
+    result: dict[str, object] = {
+        "model": str(args.model), "questions": n,
+        "plain": accuracy(plain), "mirror_view": accuracy(mirror, flip=True),
+        "vote": accuracy(vote),
+        "views_disagree": sum((p > 0) == (m > 0) for p, m in zip(plain, mirror, strict=True))}
+    # the side of an action after a turn is the body's, not that of the first frame's facing
+    turned = {id(r) for r in gaps_after_turns(rows, args.corpus)}
+    groups = {"after_turn": {k for k, r in enumerate(rows) if id(r) in turned}}
+    groups["others"] = set(range(n)) - groups["after_turn"]
+    for name, keep in groups.items():
+        result[name] = {"questions": len(keep), "plain": accuracy(plain, keep=keep),
+                        "mirror_view": accuracy(mirror, flip=True, keep=keep),
+                        "vote": accuracy(vote, keep=keep)}
     sys.stdout.write(json.dumps(result, indent=1) + "\n")
     return 0
 

@@ -33,6 +33,8 @@ def mlp_from_linear(weight: Tensor, bias: Tensor, mlp: nn.Sequential) -> dict[st
     own first-layer init and start with zero output weights.
     """
     first, second = mlp[0], mlp[2]
+    if not (isinstance(first, nn.Linear) and isinstance(second, nn.Linear)):
+        raise TypeError(f"not an mlp2x_gelu projector: {mlp}")
     out_dim, in_dim = weight.shape
     if 2 * in_dim > first.out_features:
         raise ValueError(f"cannot widen a {in_dim}->{out_dim} linear projector exactly: the MLP "
