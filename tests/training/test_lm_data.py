@@ -26,6 +26,7 @@ from training.lm_data import (
     load_record,
     mirror_dialogue,
 )
+from training.lm_eval import first_turn
 
 
 def test_mirror_dialogue_swaps_sides_and_keeps_the_span():
@@ -101,11 +102,7 @@ def test_gaps_after_turns_finds_the_blanked_occurrence_and_its_turn(tmp_path):
     turned = _gap("A", "a person does a kick with the left foot, turns ( ), then does a kick "
                        "with the right foot.")  # the turn itself starts before it has turned
     rows = [first, second, turned, mirror_dialogue(first), mirror_dialogue(second)]
-    assert blanked_action(first_question(second), load_record(
+    assert blanked_action(first_turn(second)[0], load_record(
         HumanML3DCorpus(tmp_path), "A").spans or []).start == 55
     found = gaps_after_turns(rows, tmp_path)
     assert [r["id"] for r in found] == [second["id"], second["id"] + MIRROR_SUFFIX]
-
-
-def first_question(row: dict) -> str:
-    return row["conversations"][0]["value"]
