@@ -28,11 +28,12 @@ from mochat.skeleton import HumanML3DCorpus
 from training.lm_data import (
     blanked_action,
     encode_corpus,
+    first_turn,
     load_record,
     mirror_dialogue,
     read_dialogues,
 )
-from training.lm_eval import GAP_TASKS, first_turn, gap_gold
+from training.lm_eval import GAP_TASKS, gap_gold
 
 
 def main(argv: list[str] | None = None) -> int:

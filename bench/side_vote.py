@@ -22,8 +22,14 @@ from pathlib import Path
 from mochat.dialogue import mirror_text
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
-from training.lm_data import encode_corpus, gaps_after_turns, mirror_dialogue, read_dialogues
-from training.lm_eval import GAP_TASKS, first_turn, gap_gold
+from training.lm_data import (
+    encode_corpus,
+    first_turn,
+    gaps_after_turns,
+    mirror_dialogue,
+    read_dialogues,
+)
+from training.lm_eval import GAP_TASKS, gap_gold
 
 SIDES = ("Left.", "Right.")
 

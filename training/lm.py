@@ -106,8 +106,14 @@ def build_model(recipe: LMRecipe) -> MoChat:
         if recipe.lora is None:
             raise ConfigError(f"init {recipe.init} holds a LoRA adapter: continue it with "
                               "`lora:` in the recipe, or merge it first")
+        own = model.llm.peft_config["default"]
+        for key, name in (("r", "r"), ("alpha", "lora_alpha")):
+            if key in recipe.lora and recipe.lora[key] != getattr(own, name):
+                raise ConfigError(f"init {recipe.init}: its adapter has {key} "
+                                  f"{getattr(own, name)}; a continued adapter keeps it (the "
+                                  f"recipe asks for {recipe.lora[key]})")
         if recipe.lora.get("target_modules"):
-            model.llm = widen_adapter(model.llm, recipe.lora, recipe.init)
+            model.llm = widen_adapter(model.llm, recipe.lora["target_modules"], recipe.init)
     elif recipe.lora is not None:
         from peft import LoraConfig, get_peft_model
 
@@ -121,7 +127,7 @@ def build_model(recipe: LMRecipe) -> MoChat:
     return model
 
 
-def widen_adapter(llm: Any, lora: dict[str, Any], init: str) -> Any:
+def widen_adapter(llm: Any, target_modules: list[str], init: str) -> Any:
     """Continue a LoRA adapter on more modules (e.g. the MLPs as well as attention): the
     adapter's own weights are kept and the new modules start at B = 0, so the model computes
     what it did. r and alpha stay the adapter's own."""
@@ -133,12 +139,8 @@ def widen_adapter(llm: Any, lora: dict[str, Any], init: str) -> Any:
     )
 
     old = llm.peft_config["default"]
-    for key, name in (("r", "r"), ("alpha", "lora_alpha")):
-        if key in lora and lora[key] != getattr(old, name):
-            raise ConfigError(f"init {init}: its adapter has {key} {getattr(old, name)}; a "
-                              f"continued adapter keeps it (the recipe asks for {lora[key]})")
     have = set(old.target_modules)
-    targets = have | set(lora["target_modules"])
+    targets = have | set(target_modules)
     if targets == have:
         return llm
     state = get_peft_model_state_dict(llm)

@@ -98,6 +98,13 @@ def mirror_dialogue(row: dict) -> dict:
             "motion_id": row["motion_id"] + MIRROR_SUFFIX, "conversations": turns}
 
 
+def first_turn(row: dict) -> tuple[str, str]:
+    """A dialogue's first question (without the `<skeleton>` placeholder) and answer."""
+    turns = row["conversations"]
+    question = turns[0]["value"].replace("<skeleton>", "").strip()
+    return question, turns[1]["value"]
+
+
 def load_record(corpus: HumanML3DCorpus, motion_id: str) -> MotionRecord:
     """The corpus record of `motion_id`; for an id ending in MIRROR_SUFFIX, the record of the
     mirror image: joints mirrored, side words of captions and spans swapped."""
@@ -152,9 +159,8 @@ def gaps_after_turns(rows: Iterable[dict], corpus_dir: str | Path) -> list[dict]
             continue
         motion = row["motion_id"].removesuffix(MIRROR_SUFFIX)  # same actions, same times
         if motion not in spans:
-            spans[motion] = corpus.load(motion).spans or []
-        question = next(t["value"] for t in row["conversations"] if t["from"] == "human")
-        action = blanked_action(question, spans[motion])
+            spans[motion] = corpus.spans(motion) or []
+        action = blanked_action(first_turn(row)[0], spans[motion])
         if action and any(s.action == "turn" and s.end < action.start for s in spans[motion]):
             out.append(row)
     return out

@@ -21,17 +21,17 @@ from mochat.metrics import caption_scores, spatial_accuracy, temporal_recall
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import HumanML3DCorpus
-from training.lm_data import encode_corpus, load_record, mirror_dialogue, read_dialogues
+from training.lm_data import (
+    encode_corpus,
+    first_turn,
+    load_record,
+    mirror_dialogue,
+    read_dialogues,
+)
 
 CAPTION_TASKS = ("basic",)
 GAP_TASKS = ("spatial_gap",)
 TEMPORAL_TASKS = ("temporal",)
-
-
-def first_turn(row: dict) -> tuple[str, str]:
-    turns = row["conversations"]
-    question = turns[0]["value"].replace("<skeleton>", "").strip()
-    return question, turns[1]["value"]
 
 
 def gap_gold(row: dict) -> str:

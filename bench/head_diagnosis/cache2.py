@@ -3,8 +3,7 @@ from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation
 from mochat.models.chat_format import encode_chat
 from mochat.models.layers import splice_motion
-from training.lm_data import read_dialogues, encode_corpus
-from training.lm_eval import first_turn
+from training.lm_data import read_dialogues, encode_corpus, first_turn
 import mochat.models.mochat as mm
 mm.MoChat.load_trainable_state = lambda self, d: self.load_state_dict({k: v for k, v in mm.load_file(str(mm.Path(d) / mm.WEIGHTS_FILE)).items() if not k.startswith("head.")}, strict=False)
 model = MoChat.from_pretrained(sys.argv[1]).eval()

@@ -4,8 +4,7 @@ from mochat.models.chat_format import parse_span
 from mochat.pipeline import MoChatPipeline, Conversation
 from mochat.models.generate import greedy_decode
 from mochat.metrics import temporal_recall
-from training.lm_data import read_dialogues, encode_corpus, collate
-from training.lm_eval import first_turn
+from training.lm_data import read_dialogues, encode_corpus, collate, first_turn
 torch.manual_seed(0)
 model = MoChat.from_pretrained("models/mochat-smollm2-synth").eval()
 ntrain = int(sys.argv[1])

@@ -130,9 +130,11 @@ class HumanML3DCorpus:
             for n, line in enumerate(text_path.read_text().splitlines(), start=1):
                 if line.strip():
                     captions.append(parse_caption_line(line, source=f"{text_path}:{n}"))
-        return MotionRecord(motion_id, joints, captions, self._spans(motion_id))
+        return MotionRecord(motion_id, joints, captions, self.spans(motion_id))
 
-    def _spans(self, motion_id: str) -> list[ActionSpan] | None:
+    def spans(self, motion_id: str) -> list[ActionSpan] | None:
+        """The motion's ground-truth action spans (spans/ID.json), without its joints; None
+        when it has none."""
         path = self.root / "spans" / f"{motion_id}.json"
         if not path.exists():
             return None

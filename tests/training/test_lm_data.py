@@ -22,11 +22,11 @@ from training.lm_data import (
     MIRROR_SUFFIX,
     blanked_action,
     encode_corpus,
+    first_turn,
     gaps_after_turns,
     load_record,
     mirror_dialogue,
 )
-from training.lm_eval import first_turn
 
 
 def test_mirror_dialogue_swaps_sides_and_keeps_the_span():
