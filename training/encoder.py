@@ -180,7 +180,7 @@ def build_pretrainer(recipe: EncoderRecipe) -> Pretrainer:
     layout = get_layout(recipe.layout)
     config = encoder_config(recipe.size, **recipe.model)
     encoder = build_encoder(recipe.kind, config, layout)
-    head = DisplacementHead(config.feature_dim, layout.num_joints, spec)
+    head = DisplacementHead(encoder.feature_dim, layout.num_joints, spec)
     sampler = CropSampler(load_motions(recipe, "train"), recipe, recipe.seed)
     probe = CropSampler(sampler.motions, recipe, recipe.seed + 1)  # edges: separate stream
     edges = magnitude_edges([probe.crop() for _ in range(recipe.edge_samples)], spec)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from mochat.dialogue.build import TASKS as MOTION_TASKS
 from mochat.errors import ConfigError
 from mochat.models.checkpoint import load_encoder
+from mochat.models.encoder import with_views
 from mochat.models.llm import load_llm
 from mochat.models.mochat import MoChat, MoChatConfig
 from training.lm_data import (
@@ -52,6 +53,7 @@ class LMRecipe:
     encoder: str = ""  # encoder checkpoint (align); finetune starts from `init`
     init: str = ""  # a MoChat checkpoint to start from (finetune: the align output)
     model: dict[str, Any] = field(default_factory=dict)  # MoChatConfig fields (init: overrides)
+    encoder_views: list[str] | None = None  # read the motion in these views (EncoderConfig)
     tasks: list[str] | None = None
     limit_per_task: int | None = None
     seed: int = 0
@@ -97,11 +99,15 @@ def build_model(recipe: LMRecipe) -> MoChat:
     if recipe.stage == "align":
         config = MoChatConfig(**recipe.model)
         llm, tokenizer = load_llm(config.llm)
-        model = MoChat(config, load_encoder(recipe.encoder), llm, tokenizer)
+        encoder = load_encoder(recipe.encoder)
+        if recipe.encoder_views is not None:
+            encoder = with_views(encoder, recipe.encoder_views)
+        model = MoChat(config, encoder, llm, tokenizer)
         model.llm.requires_grad_(False)
         return model
     model = MoChat.from_pretrained(recipe.init, merge_adapter=False,
-                                   fresh_head=recipe.fresh_head, config=recipe.model)
+                                   fresh_head=recipe.fresh_head, config=recipe.model,
+                                   encoder_views=recipe.encoder_views)
     if hasattr(model.llm, "peft_config"):  # continue the init's own adapter
         if recipe.lora is None:
             raise ConfigError(f"init {recipe.init} holds a LoRA adapter: continue it with "

@@ -15,12 +15,24 @@ They differ only in how a frame becomes tokens:
 
 Group membership comes from `layout.groups`, so any SkeletonLayout works unchanged.
 The graph is plain reshape/permute/matmul/softmax so that ONNX export stays clean.
+
+Views (`EncoderConfig.views`): the encoder can read a motion more than once and put the
+features side by side, in the order named.
+- "first_frame" (feature_dim): the trunk on the joints as `normalize` gives them, facing of
+  the first frame.
+- "body" (feature_dim): the trunk on every joint but the root turned about the vertical to
+  the facing of its own frame (the across-hips direction), the root's trajectory kept. A
+  limb's side then stays the body's own after the body turns.
+- "heading" (3, no weights): the body's yaw relative to the first frame (cos, sin; positive
+  to the left) and its turn since the previous frame (10 x the sine of the yaw step, about
+  1 in a brisk turn at 20 fps, > 0 turning left). It shows the turns that the body view
+  no longer does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -28,8 +40,12 @@ from torch import Tensor, nn
 
 from mochat.export.sidecar import validate_batch
 from mochat.skeleton.layout import GROUPS, SkeletonLayout
+from mochat.skeleton.normalize import hip_pair
 
 ENCODER_KINDS = ("jgse", "glte")
+VIEWS = ("first_frame", "body", "heading")
+HEADING_DIM = 3
+TURN_SCALE = 10.0  # the yaw step's sine is ~0.1 per frame in a turn: bring it to ~1
 # Added to attention logits of padded frames: finite, so a sequence never yields NaN, and
 # large enough that exp() of it is exactly 0 in fp32 (padding cannot leak into real frames).
 _MASK_BIAS = -1e9
@@ -48,8 +64,14 @@ class EncoderConfig:
     max_frames: int = 512
     dropout: float = 0.1
     qkv_bias: bool = True
+    views: tuple[str, ...] = ("first_frame",)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "views", tuple(self.views))  # JSON gives a list
+        if not self.views or set(self.views) - set(VIEWS) or \
+                len(set(self.views)) != len(self.views):
+            raise ValueError(f"views {list(self.views)}: expected distinct names from "
+                             f"{list(VIEWS)}")
         if self.token_dim % self.num_heads:
             raise ValueError(f"token_dim {self.token_dim} is not divisible by "
                              f"num_heads {self.num_heads}")
@@ -140,12 +162,43 @@ class GLBlock(nn.Module):
         return xt.reshape(b, t, n, w)  # (B, T, N, W)
 
 
+def _facing(joints: Tensor, left: int, right: int) -> tuple[Tensor, Tensor]:
+    """(B, T, J, 3) -> cos, sin (B, T) of each frame's yaw: its left - right hip vector is
+    (cos, 0, sin) times a length; a body facing +z has it along +x (cos 1, sin 0)."""
+    across = joints[:, :, left] - joints[:, :, right]  # (B, T, 3)
+    length = (across[..., 0] ** 2 + across[..., 2] ** 2).clamp(min=1e-12).sqrt()  # (B, T)
+    return across[..., 0] / length, across[..., 2] / length
+
+
+def body_view(joints: Tensor, left: int, right: int) -> Tensor:
+    """(B, T, J, 3) -> (B, T, J, 3): joints 1.. turned about +y so that each frame faces +z
+    (its `left` - `right` hip vector along +x); joint 0, the root trajectory, is kept."""
+    cos, sin = (c.unsqueeze(-1) for c in _facing(joints, left, right))  # (B, T, 1)
+    limbs = joints[:, :, 1:]  # (B, T, J-1, 3)
+    x, y, z = limbs[..., 0], limbs[..., 1], limbs[..., 2]
+    turned = torch.stack([cos * x + sin * z, y, cos * z - sin * x], dim=-1)
+    return torch.cat([joints[:, :, :1], turned], dim=2)
+
+
+def heading_view(joints: Tensor, left: int, right: int) -> Tensor:
+    """(B, T, J, 3) -> (B, T, 3): cos and sin of each frame's yaw relative to the first
+    frame's (which `normalize` turns to +z), positive to the left (from +z toward +x), and
+    TURN_SCALE x sin(yaw step from the previous frame), 0 on the first frame: > 0 while
+    the body turns left."""
+    cos, sin = _facing(joints, left, right)  # of the hip vector: its angle is minus the yaw
+    yaw_sin = -sin
+    step = yaw_sin[:, 1:] * cos[:, :-1] - cos[:, 1:] * yaw_sin[:, :-1]  # sin(yaw_t - yaw_t-1)
+    turn = torch.cat([torch.zeros_like(cos[:, :1]), step], dim=1) * TURN_SCALE
+    return torch.stack([cos, yaw_sin, turn], dim=-1)
+
+
 class SkeletonEncoder(nn.Module):
     """Shared trunk: tokens + temporal positions -> GL blocks -> one feature per frame.
 
     Subclasses define `embed(joints) -> (B, T, N, W)`. forward takes normalised joints
     (B, T, J, 3) from `mochat.skeleton.normalize` + `pad_batch` and a (B, T) bool mask,
-    True on real frames, and returns (B, T, D) features, zero on padded frames.
+    True on real frames, and returns (B, T, D) features, zero on padded frames; D is the sum
+    of the views' widths (`view_dims`).
     """
 
     kind = ""
@@ -162,21 +215,44 @@ class SkeletonEncoder(nn.Module):
         frame_width = config.token_dim * num_tokens
         self.norm = nn.LayerNorm(frame_width)
         self.head = nn.Linear(frame_width, config.feature_dim)
+        self.hips = hip_pair(layout) if {"body", "heading"} & set(config.views) else (0, 0)
 
     @property
     def feature_dim(self) -> int:
-        return self.config.feature_dim
+        return sum(self.view_dims().values())
+
+    def view_dims(self) -> dict[str, int]:
+        """Each view's width in the output, in output order."""
+        return {v: HEADING_DIM if v == "heading" else self.config.feature_dim
+                for v in self.config.views}
 
     def embed(self, joints: Tensor) -> Tensor:
         raise NotImplementedError
 
     def forward(self, joints: Tensor, mask: Tensor) -> Tensor:
-        """(B, T, J, 3), (B, T) bool -> (B, T, D)."""
+        """(B, T, J, 3), (B, T) bool -> (B, T, D): the views' features side by side."""
         b, t, j, _ = joints.shape
         assert j == self.layout.num_joints, f"layout {self.layout.name} has other joints"
         real = mask.reshape(b, t, 1, 1)
         # Padding may hold anything (even NaN): replace it so that 0-weighted keys stay 0.
         joints = torch.where(real, joints, torch.zeros_like(joints))
+        if self.config.views == ("first_frame",):
+            return self.trunk(joints, mask)
+        read = [v for v in self.config.views if v != "heading"]  # views through the trunk
+        out: dict[str, Tensor] = {}
+        if read:
+            inputs = [body_view(joints, *self.hips) if v == "body" else joints for v in read]
+            n = len(read)
+            features = self.trunk(torch.cat(inputs), mask.repeat(n, 1))  # (V*B, T, D)
+            out = dict(zip(read, features.reshape(n, b, t, -1).unbind(0), strict=True))
+        if "heading" in self.config.views:
+            out["heading"] = heading_view(joints, *self.hips) * real.reshape(b, t, 1).to(
+                joints.dtype)
+        return torch.cat([out[v] for v in self.config.views], dim=-1)  # (B, T, D)
+
+    def trunk(self, joints: Tensor, mask: Tensor) -> Tensor:
+        """One view: (B, T, J, 3) with zeroed padding, (B, T) bool -> (B, T, D)."""
+        b, t, _, _ = joints.shape
         x = self.embed(joints)  # (B, T, N, W)
         x = x + self.temporal_pos[:t].reshape(1, t, 1, self.config.token_dim)
         x = self.input_dropout(x)
@@ -262,6 +338,14 @@ class GLTE(SkeletonEncoder):
 
 _ENCODERS: dict[str, Callable[[EncoderConfig, SkeletonLayout], SkeletonEncoder]] = {
     "jgse": JGSE, "glte": GLTE}
+
+
+def with_views(encoder: SkeletonEncoder, views: Sequence[str]) -> SkeletonEncoder:
+    """The same trained encoder reading the motion in `views` (its weights are shared)."""
+    config = replace(encoder.config, views=tuple(views))
+    out = build_encoder(encoder.kind, config, encoder.layout)
+    out.load_state_dict(encoder.state_dict())
+    return out.train(encoder.training)
 
 
 def build_encoder(kind: str, config: EncoderConfig, layout: SkeletonLayout) -> SkeletonEncoder:

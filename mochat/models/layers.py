@@ -49,6 +49,21 @@ def mlp_from_linear(weight: Tensor, bias: Tensor, mlp: nn.Sequential) -> dict[st
     return {"0.weight": w1, "0.bias": b1, "2.weight": w2, "2.bias": bias.clone()}
 
 
+def widen_inputs(weight: Tensor, view_dims: dict[str, int]) -> Tensor:
+    """(D_out, D) -> (D_out, sum of view_dims): a layer that read one view of D encoder
+    features, widened to read the views side by side. Each view of width D (a trunk view)
+    gets weight / (their number), the others (heading) zero weights, so where the trunk
+    views agree (a motion without turns) the layer computes what it did before."""
+    old = weight.shape[1]
+    trunk = [v for v, d in view_dims.items() if d == old]
+    if not trunk:
+        raise ValueError(f"cannot widen a layer reading {old} features to views {view_dims}: "
+                         f"none of them is {old} wide")
+    parts = [weight / len(trunk) if d == old else weight.new_zeros(weight.shape[0], d)
+             for d in view_dims.values()]
+    return torch.cat(parts, dim=1)
+
+
 def pool_time(features: Tensor, mask: Tensor, factor: int) -> tuple[Tensor, Tensor]:
     """Average every `factor` frames: (B, T, D), (B, T) -> (B, N, D), (B, N)."""
     if factor == 1:

@@ -54,12 +54,13 @@ def facing_angle(joints: np.ndarray, layout: SkeletonLayout) -> float:
 
     The across vector runs right hip -> left hip; a body facing +z has it along +x.
     """
-    left, right = _hip_pair(layout)
+    left, right = hip_pair(layout)
     across = joints[0, left] - joints[0, right]
     return float(np.arctan2(-across[2], across[0]))
 
 
-def _hip_pair(layout: SkeletonLayout) -> tuple[int, int]:
+def hip_pair(layout: SkeletonLayout) -> tuple[int, int]:
+    """(left hip, right hip): the joints whose across vector gives the body's facing."""
     for i, k in layout.left_right:
         if "hip" in layout.joint_names[i].lower():
             return i, k
