@@ -26,7 +26,6 @@ from tqdm import tqdm
 from mochat.dialogue.build import TASKS as MOTION_TASKS
 from mochat.errors import ConfigError
 from mochat.models.checkpoint import load_encoder
-from mochat.models.encoder import with_views
 from mochat.models.llm import load_llm
 from mochat.models.mochat import MoChat, MoChatConfig
 from training.lm_data import (
@@ -99,10 +98,8 @@ def build_model(recipe: LMRecipe) -> MoChat:
     if recipe.stage == "align":
         config = MoChatConfig(**recipe.model)
         llm, tokenizer = load_llm(config.llm)
-        encoder = load_encoder(recipe.encoder)
-        if recipe.encoder_views is not None:
-            encoder = with_views(encoder, recipe.encoder_views)
-        model = MoChat(config, encoder, llm, tokenizer)
+        model = MoChat(config, load_encoder(recipe.encoder, views=recipe.encoder_views), llm,
+                       tokenizer)
         model.llm.requires_grad_(False)
         return model
     model = MoChat.from_pretrained(recipe.init, merge_adapter=False,

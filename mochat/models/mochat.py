@@ -25,7 +25,7 @@ from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 from mochat.errors import DataFormatError
 from mochat.models.chat_format import IGNORE_INDEX, SKELETON_TOKEN, frame_token
 from mochat.models.checkpoint import load_encoder, save_encoder
-from mochat.models.encoder import SkeletonEncoder, with_views
+from mochat.models.encoder import SkeletonEncoder
 from mochat.models.layers import (
     PROJECTORS,
     FrameBoundaryHead,
@@ -343,10 +343,7 @@ class MoChat(nn.Module):
                                              is_trainable=not merge_adapter)
             if merge_adapter:
                 base = base.merge_and_unload()
-        encoder = load_encoder(root)
-        if encoder_views is not None:
-            encoder = with_views(encoder, encoder_views)
-        model = cls(model_config, encoder, base, tokenizer)
+        model = cls(model_config, load_encoder(root, views=encoder_views), base, tokenizer)
         model.load_trainable_state(root, skip=("head.",) if fresh_head else ())
         return model.eval()
 
