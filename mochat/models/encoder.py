@@ -27,6 +27,10 @@ features side by side, in the order named.
   to the left) and its turn since the previous frame (10 x the sine of the yaw step, about
   1 in a brisk turn at 20 fps, > 0 turning left). It shows the turns that the body view
   no longer does.
+- "lagged" (feature_dim): the trunk on every frame turned, root steps included, to the
+  facing the body had `lag_frames` frames earlier (the first frame's before that). A turn
+  shows as the body turning, as in "first_frame"; `lag_frames` after it the view has
+  caught up and a limb's side is the body's own again, as in "body".
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from mochat.skeleton.layout import GROUPS, SkeletonLayout
 from mochat.skeleton.normalize import hip_pair
 
 ENCODER_KINDS = ("jgse", "glte")
-VIEWS = ("first_frame", "body", "heading")
+VIEWS = ("first_frame", "body", "heading", "lagged")
 HEADING_DIM = 3
 TURN_SCALE = 10.0  # the yaw step's sine is ~0.1 per frame in a turn: bring it to ~1
 # Added to attention logits of padded frames: finite, so a sequence never yields NaN, and
@@ -65,6 +69,7 @@ class EncoderConfig:
     dropout: float = 0.1
     qkv_bias: bool = True
     views: tuple[str, ...] = ("first_frame",)
+    lag_frames: int = 20  # the "lagged" view's delay: 1 s at 20 fps
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "views", tuple(self.views))  # JSON gives a list
@@ -72,6 +77,8 @@ class EncoderConfig:
                 len(set(self.views)) != len(self.views):
             raise ValueError(f"views {list(self.views)}: expected distinct names from "
                              f"{list(VIEWS)}")
+        if self.lag_frames < 0:
+            raise ValueError(f"lag_frames must be >= 0, got {self.lag_frames}")
         if self.token_dim % self.num_heads:
             raise ValueError(f"token_dim {self.token_dim} is not divisible by "
                              f"num_heads {self.num_heads}")
@@ -170,14 +177,32 @@ def _facing(joints: Tensor, left: int, right: int) -> tuple[Tensor, Tensor]:
     return across[..., 0] / length, across[..., 2] / length
 
 
+def _turn_yaw(points: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """(..., 3) points turned about +y so that a hip vector (cos, 0, sin) goes to +x; cos and
+    sin broadcast against points[..., 0]."""
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    return torch.stack([cos * x + sin * z, y, cos * z - sin * x], dim=-1)
+
+
 def body_view(joints: Tensor, left: int, right: int) -> Tensor:
     """(B, T, J, 3) -> (B, T, J, 3): joints 1.. turned about +y so that each frame faces +z
     (its `left` - `right` hip vector along +x); joint 0, the root trajectory, is kept."""
     cos, sin = (c.unsqueeze(-1) for c in _facing(joints, left, right))  # (B, T, 1)
-    limbs = joints[:, :, 1:]  # (B, T, J-1, 3)
-    x, y, z = limbs[..., 0], limbs[..., 1], limbs[..., 2]
-    turned = torch.stack([cos * x + sin * z, y, cos * z - sin * x], dim=-1)
-    return torch.cat([joints[:, :, :1], turned], dim=2)
+    return torch.cat([joints[:, :, :1], _turn_yaw(joints[:, :, 1:], cos, sin)], dim=2)
+
+
+def lagged_view(joints: Tensor, left: int, right: int, lag: int) -> Tensor:
+    """(B, T, J, 3) -> (B, T, J, 3): frame t turned about +y to the facing of frame t - lag
+    (frame 0's for t < lag): joints 1.. (root-relative) and the root's steps, whose sum
+    rebuilds its trajectory from frame 0's position."""
+    cos, sin = _facing(joints, left, right)  # (B, T)
+    earlier = (torch.arange(joints.shape[1], device=joints.device) - lag).clamp(min=0)
+    cos, sin = cos[:, earlier], sin[:, earlier]
+    limbs = _turn_yaw(joints[:, :, 1:], cos.unsqueeze(-1), sin.unsqueeze(-1))
+    root = joints[:, :, 0]  # (B, T, 3)
+    steps = _turn_yaw(root[:, 1:] - root[:, :-1], cos[:, 1:], sin[:, 1:])  # (B, T-1, 3)
+    path = torch.cat([root[:, :1], root[:, :1] + steps.cumsum(dim=1)], dim=1)
+    return torch.cat([path.unsqueeze(2), limbs], dim=2)
 
 
 def heading_view(joints: Tensor, left: int, right: int) -> Tensor:
@@ -215,7 +240,7 @@ class SkeletonEncoder(nn.Module):
         frame_width = config.token_dim * num_tokens
         self.norm = nn.LayerNorm(frame_width)
         self.head = nn.Linear(frame_width, config.feature_dim)
-        self.hips = hip_pair(layout) if {"body", "heading"} & set(config.views) else (0, 0)
+        self.hips = hip_pair(layout) if set(config.views) - {"first_frame"} else (0, 0)
 
     @property
     def feature_dim(self) -> int:
@@ -241,7 +266,7 @@ class SkeletonEncoder(nn.Module):
         read = [v for v in self.config.views if v != "heading"]  # views through the trunk
         out: dict[str, Tensor] = {}
         if read:
-            inputs = [body_view(joints, *self.hips) if v == "body" else joints for v in read]
+            inputs = [self._view_input(v, joints) for v in read]
             n = len(read)
             features = self.trunk(torch.cat(inputs), mask.repeat(n, 1))  # (V*B, T, D)
             out = dict(zip(read, features.reshape(n, b, t, -1).unbind(0), strict=True))
@@ -249,6 +274,13 @@ class SkeletonEncoder(nn.Module):
             out["heading"] = heading_view(joints, *self.hips) * real.reshape(b, t, 1).to(
                 joints.dtype)
         return torch.cat([out[v] for v in self.config.views], dim=-1)  # (B, T, D)
+
+    def _view_input(self, view: str, joints: Tensor) -> Tensor:
+        if view == "body":
+            return body_view(joints, *self.hips)
+        if view == "lagged":
+            return lagged_view(joints, *self.hips, self.config.lag_frames)
+        return joints
 
     def trunk(self, joints: Tensor, mask: Tensor) -> Tensor:
         """One view: (B, T, J, 3) with zeroed padding, (B, T) bool -> (B, T, D)."""

@@ -1,4 +1,5 @@
-"""Encoder views: the body view turns each frame to its own facing; two views side by side."""
+"""Encoder views: the body view turns each frame to its own facing, the lagged view to the
+facing of a second earlier; two views side by side."""
 
 from __future__ import annotations
 
@@ -7,20 +8,28 @@ import pytest
 import torch
 
 from mochat.models import build_encoder, encoder_tiny, load_encoder, save_encoder
-from mochat.models.encoder import EncoderConfig, body_view, heading_view, with_views
+from mochat.models.encoder import (
+    EncoderConfig,
+    body_view,
+    heading_view,
+    lagged_view,
+    with_views,
+)
 from mochat.skeleton import SMPL22, normalize
 from mochat.synth import synthesize_motion
 
 LEFT_HIP, RIGHT_HIP = 1, 2  # SMPL-22
 
 
-def _yaw(joints: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Turn each frame's joints 1.. about +y through the root by its angle (radians)."""
+def _yaw(joints: torch.Tensor, angles: torch.Tensor, *, root: bool = False) -> torch.Tensor:
+    """Turn each frame's joints 1.. about +y through the root by its angle (radians); with
+    `root`, the root's position about the origin too."""
     cos, sin = angles.cos().reshape(1, -1, 1), angles.sin().reshape(1, -1, 1)
-    limbs = joints[:, :, 1:]
+    first = 0 if root else 1
+    limbs = joints[:, :, first:]
     x, y, z = limbs[..., 0], limbs[..., 1], limbs[..., 2]
     turned = torch.stack([cos * x + sin * z, y, cos * z - sin * x], dim=-1)
-    return torch.cat([joints[:, :, :1], turned], dim=2)
+    return torch.cat([joints[:, :, :first], turned], dim=2)
 
 
 def _walk() -> torch.Tensor:
@@ -67,6 +76,32 @@ def test_heading_turns_left_where_the_corpus_says_left() -> None:
     assert min(turns["left"]) > 0.2 and max(turns["right"]) < -0.2, turns
 
 
+def test_lagged_view_shows_a_turn_then_takes_the_body_side() -> None:
+    walk = _walk()
+    t = walk.shape[1]
+    torch.testing.assert_close(lagged_view(walk, LEFT_HIP, RIGHT_HIP, t), walk,
+                               atol=1e-5, rtol=0)  # never caught up: the first frame's view
+    angles = torch.cat([torch.zeros(10), torch.linspace(0.0, np.pi / 2, 10),
+                        torch.full((t - 20,), np.pi / 2)])  # a quarter turn left in frames 10-19
+    turned, lag = _yaw(walk, angles), 5
+    view, plain = (lagged_view(m, LEFT_HIP, RIGHT_HIP, lag)[0] for m in (turned, walk))
+    across = view[:, LEFT_HIP] - view[:, RIGHT_HIP]
+    assert across[19, 2] < -0.3 * across[19].norm()  # mid-turn: turned to the left
+    # `lag` frames after the turn the view has caught up: limbs as if there was no turn
+    torch.testing.assert_close(view[19 + lag:, 1:], plain[19 + lag:, 1:], atol=1e-5, rtol=0)
+    assert (turned[0, 19 + lag:] - walk[0, 19 + lag:]).abs().max() > 0.5
+
+
+def test_lagged_view_ignores_where_the_body_faces() -> None:
+    walk = _walk()  # its root starts at x = z = 0, as `normalize` leaves it
+    whole = _yaw(walk, torch.full((30,), 1.0), root=True)  # the whole motion, elsewhere
+    assert (whole[..., 0, :] - walk[..., 0, :]).abs().max() > 0.1
+    for lag in (0, 5):
+        torch.testing.assert_close(lagged_view(whole, LEFT_HIP, RIGHT_HIP, lag),
+                                   lagged_view(walk, LEFT_HIP, RIGHT_HIP, lag),
+                                   atol=1e-5, rtol=0)
+
+
 def test_two_views_put_the_first_frame_features_first() -> None:
     torch.manual_seed(0)
     single = build_encoder("jgse", encoder_tiny(), SMPL22).eval()
@@ -93,6 +128,8 @@ def test_views_are_checked_and_kept_in_the_checkpoint(tmp_path) -> None:
     for bad in ([], ["body", "body"], ["side"]):  # none, twice, unknown
         with pytest.raises(ValueError, match="expected distinct names"):
             EncoderConfig(views=tuple(bad))
+    with pytest.raises(ValueError, match="lag_frames"):
+        EncoderConfig(views=("lagged",), lag_frames=-1)
     model = with_views(build_encoder("jgse", encoder_tiny(), SMPL22), ["body", "heading"])
     assert model.view_dims() == {"body": 32, "heading": 3} and model.feature_dim == 35
     save_encoder(model, tmp_path / "enc")
@@ -104,7 +141,7 @@ def test_views_are_checked_and_kept_in_the_checkpoint(tmp_path) -> None:
     torch.testing.assert_close(loaded(joints, mask), model.eval()(joints, mask))
 
 
-@pytest.mark.parametrize("views", [["first_frame", "body"], ["body", "heading"]])
+@pytest.mark.parametrize("views", [["first_frame", "body"], ["body", "heading"], ["lagged"]])
 def test_views_export_to_onnx_with_parity(tmp_path, views: list[str]) -> None:
     from mochat.export.onnx import check_parity, export_onnx
 
