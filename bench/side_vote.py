@@ -8,8 +8,10 @@ the motion with the question, and on the mirror image with the side words of the
 swapped. A motion whose answer is "Left." has a mirror image whose answer is "Right.", so
 the vote adds log p(Left. | motion) + log p(Right. | mirror) against the other pairing.
 Reports the accuracy of each view and of the vote, and how often the two views disagree;
-then the same for the questions whose blanked action follows a turn and for the others.
-The sample is the same as `bench/lm_quality.py`'s.
+then the same for the questions whose blanked action follows a turn and for the others, and
+for each kind of blanked action (`training.lm_data.gap_kinds`). The sample is the same as
+`bench/lm_quality.py`'s. `--views` reads the motions in other encoder views than the
+checkpoint's (its projector widened as a recipe's `encoder_views:` would), untrained.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from mochat.dialogue import mirror_text
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from training.lm_data import (
+    GAP_KINDS,
     encode_corpus,
     first_turn,
-    gaps_after_turns,
+    gap_kinds,
     mirror_dialogue,
     read_dialogues,
 )
@@ -42,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-task", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--views", nargs="+", help="encoder views (default: the model's)")
     args = parser.parse_args(argv)
-    model = MoChat.from_pretrained(args.model)
+    model = MoChat.from_pretrained(args.model, encoder_views=args.views)
     pipeline = MoChatPipeline(model)
     rows = [r for r in read_dialogues(args.dialogues, "test", limit_per_task=args.per_task,
                                       seed=args.seed) if r["task"] in GAP_TASKS]
@@ -76,10 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         "vote": accuracy(vote),
         "views_disagree": sum((p > 0) == (m > 0) for p, m in zip(plain, mirror, strict=True))}
     # the side of an action after a turn is the body's, not that of the first frame's facing
-    turned = {id(r) for r in gaps_after_turns(rows, args.corpus)}
-    groups = {"after_turn": {k for k, r in enumerate(rows) if id(r) in turned}}
+    kinds = gap_kinds(rows, args.corpus)
+    groups = {"after_turn": {k for k in range(n) if kinds[k] == "after_turn"}}
     groups["others"] = set(range(n)) - groups["after_turn"]
+    groups.update({f"kind_{kind}": {k for k in range(n) if kinds[k] == kind}
+                   for kind in [*GAP_KINDS[1:], None]})
     for name, keep in groups.items():
+        if not keep:
+            continue
         result[name] = {"questions": len(keep), "plain": accuracy(plain, keep=keep),
                         "mirror_view": accuracy(mirror, flip=True, keep=keep),
                         "vote": accuracy(vote, keep=keep)}

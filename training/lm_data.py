@@ -148,22 +148,39 @@ def blanked_action(question: str, spans: Sequence[ActionSpan]) -> ActionSpan | N
     return None
 
 
-def gaps_after_turns(rows: Iterable[dict], corpus_dir: str | Path) -> list[dict]:
-    """The gap dialogues whose blanked action starts after the body has turned. Their side
-    is the body's, no longer the world's of the first frame (synthetic corpus only)."""
+GAP_KINDS = ("after_turn", "turn", "step_side", "other")
+
+
+def gap_kinds(rows: Iterable[dict], corpus_dir: str | Path) -> list[str | None]:
+    """Per dialogue, what its gap question blanks (synthetic corpus only): 'after_turn' (an
+    action that starts after the body has turned: its side is the body's, no longer the
+    world's of the first frame), else 'turn', 'step_side' or 'other' by the action; None
+    for a dialogue that is no gap question or whose action cannot be told."""
     corpus = HumanML3DCorpus(corpus_dir)
     spans: dict[str, list[ActionSpan]] = {}
-    out = []
+    out: list[str | None] = []
     for row in rows:
-        if row.get("task") != "spatial_gap":
-            continue
         motion = row["motion_id"].removesuffix(MIRROR_SUFFIX)  # same actions, same times
+        if row.get("task") != "spatial_gap":
+            out.append(None)
+            continue
         if motion not in spans:
             spans[motion] = corpus.spans(motion) or []
         action = blanked_action(first_turn(row)[0], spans[motion])
-        if action and any(s.action == "turn" and s.end < action.start for s in spans[motion]):
-            out.append(row)
+        if action is None:
+            out.append(None)
+        elif any(s.action == "turn" and s.end < action.start for s in spans[motion]):
+            out.append("after_turn")
+        else:
+            out.append(action.action if action.action in GAP_KINDS else "other")
     return out
+
+
+def gaps_after_turns(rows: Iterable[dict], corpus_dir: str | Path) -> list[dict]:
+    """The gap dialogues whose blanked action starts after the body has turned."""
+    rows = list(rows)
+    return [r for r, kind in zip(rows, gap_kinds(rows, corpus_dir), strict=True)
+            if kind == "after_turn"]
 
 
 @torch.no_grad()

@@ -23,6 +23,7 @@ from training.lm_data import (
     blanked_action,
     encode_corpus,
     first_turn,
+    gap_kinds,
     gaps_after_turns,
     load_record,
     mirror_dialogue,
@@ -106,3 +107,7 @@ def test_gaps_after_turns_finds_the_blanked_occurrence_and_its_turn(tmp_path):
         HumanML3DCorpus(tmp_path), "A").spans or []).start == 55
     found = gaps_after_turns(rows, tmp_path)
     assert [r["id"] for r in found] == [second["id"], second["id"] + MIRROR_SUFFIX]
+    unknown = _gap("A", "a person waves the ( ) hand.")  # no wave in motion A
+    caption = {**first, "task": "basic"}
+    assert gap_kinds([*rows, unknown, caption], tmp_path) == [
+        "other", "after_turn", "turn", "other", "after_turn", None, None]
