@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = gap_kinds(rows, args.corpus)
     groups = {"after_turn": {k for k in range(n) if kinds[k] == "after_turn"}}
     groups["others"] = set(range(n)) - groups["after_turn"]
-    groups.update({f"kind_{kind}": {k for k in range(n) if kinds[k] == kind}
+    groups.update({f"kind_{kind or 'unknown'}": {k for k in range(n) if kinds[k] == kind}
                    for kind in [*GAP_KINDS[1:], None]})
     for name, keep in groups.items():
         if not keep:

@@ -160,10 +160,10 @@ def gap_kinds(rows: Iterable[dict], corpus_dir: str | Path) -> list[str | None]:
     spans: dict[str, list[ActionSpan]] = {}
     out: list[str | None] = []
     for row in rows:
-        motion = row["motion_id"].removesuffix(MIRROR_SUFFIX)  # same actions, same times
         if row.get("task") != "spatial_gap":
             out.append(None)
             continue
+        motion = row["motion_id"].removesuffix(MIRROR_SUFFIX)  # same actions, same times
         if motion not in spans:
             spans[motion] = corpus.spans(motion) or []
         action = blanked_action(first_turn(row)[0], spans[motion])

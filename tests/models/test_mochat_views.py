@@ -43,14 +43,15 @@ def test_more_views_start_from_the_same_function(tiny_llm_dir, tmp_path, views, 
     joints = synthesize_motion("m", np.random.default_rng(1)).joints[:24]
     motion = torch.from_numpy(normalize(joints, SMPL22))[None]  # (1, 24, 22, 3)
     facing = body_view(motion, 1, 2)  # every frame faces +z: the views agree, no turn
+    # logits reach ~16; halving the projector's weights between two views rounds at ~1e-4
     torch.testing.assert_close(_logits(both, facing), _logits(model, facing),
-                               atol=1e-4, rtol=1e-4)
+                               atol=1e-3, rtol=1e-4)
     angles = torch.linspace(0.0, 3.0, 24).reshape(1, -1, 1)  # a turn: they differ
     x, z = facing[..., 0], facing[..., 2]
     turned = facing.clone()
     turned[:, :, 1:, 0] = (angles.cos() * x + angles.sin() * z)[:, :, 1:]
     turned[:, :, 1:, 2] = (angles.cos() * z - angles.sin() * x)[:, :, 1:]
-    assert not torch.allclose(_logits(both, turned), _logits(model, turned), atol=1e-3)
+    assert (_logits(both, turned) - _logits(model, turned)).abs().max() > 0.1
     both.save_pretrained(tmp_path / "two")  # saved with its views, reloads as it is
     again = MoChat.from_pretrained(tmp_path / "two")
     assert again.encoder.config.views == tuple(views)
