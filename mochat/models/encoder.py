@@ -261,8 +261,8 @@ class SkeletonEncoder(nn.Module):
         real = mask.reshape(b, t, 1, 1)
         # Padding may hold anything (even NaN): replace it so that 0-weighted keys stay 0.
         joints = torch.where(real, joints, torch.zeros_like(joints))
-        if self.config.views == ("first_frame",):
-            return self.trunk(joints, mask)
+        if len(self.config.views) == 1 and self.config.views != ("heading",):
+            return self.trunk(self._view_input(self.config.views[0], joints), mask)
         read = [v for v in self.config.views if v != "heading"]  # views through the trunk
         out: dict[str, Tensor] = {}
         if read:
