@@ -29,8 +29,10 @@ from mochat.models.checkpoint import load_encoder
 from mochat.models.llm import load_llm
 from mochat.models.mochat import MoChat, MoChatConfig
 from training.lm_data import (
+    GAP_KINDS,
     collate,
     encode_corpus,
+    gap_kinds,
     gaps_after_turns,
     mirror_dialogue,
     read_dialogues,
@@ -67,6 +69,7 @@ class LMRecipe:
     oversample: dict[str, int] = field(default_factory=dict)  # task -> repeat factor
     mirror: list[str] = field(default_factory=list)  # tasks that also train on mirror images
     turn_gaps: int = 1  # repeat factor (on top of `oversample`) of gap dialogues after a turn
+    gap_oversample: dict[str, int] = field(default_factory=dict)  # gap kind -> repeat factor
     fresh_head: bool = False  # finetune: start the regression head anew instead of `init`'s
     head_lr: float | None = None  # the head's peak learning rate (default: lr)
     ce_per_sample: bool = False  # CE averaged per answer, then per batch (not per token)
@@ -87,6 +90,9 @@ class LMRecipe:
         if unknown := sorted(set(recipe.mirror) - set(MOTION_TASKS)):
             raise ConfigError(f"{path}: cannot mirror {unknown}; `mirror` takes motion tasks "
                               f"{MOTION_TASKS}")
+        if unknown := sorted(set(recipe.gap_oversample) - set(GAP_KINDS)):
+            raise ConfigError(f"{path}: unknown gap kinds {unknown} in `gap_oversample`; "
+                              f"expected some of {GAP_KINDS}")
         if recipe.stage in ("finetune", "head") and not recipe.init:
             raise ConfigError(f"{path}: stage {recipe.stage!r} needs `init` (a MoChat "
                               "checkpoint)")
@@ -218,15 +224,8 @@ def _load_llm_weights(model: MoChat, directory: Path) -> None:
             directory / "llm").state_dict())
 
 
-def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) -> MoChat:
-    """Run (or continue) a stage to `recipe.steps`; writes OUT_DIR/model and metrics."""
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
-    random.seed(recipe.seed)
-    torch.manual_seed(recipe.seed)
-    out = Path(recipe.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = build_model(recipe)
+def training_rows(recipe: LMRecipe) -> list[dict]:
+    """The recipe's training dialogues: mirrored, then repeated per task and per gap kind."""
     rows = read_dialogues(recipe.dialogues, "train", tasks=recipe.tasks,
                           limit_per_task=recipe.limit_per_task, seed=recipe.seed)
     rows += [mirror_dialogue(r) for r in rows if r.get("task") in recipe.mirror]
@@ -236,6 +235,25 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
         after_turn = gaps_after_turns(rows, recipe.corpus)
         rows += after_turn * (recipe.turn_gaps - 1)
         log.info("gap dialogues after a turn", rows=len(after_turn), factor=recipe.turn_gaps)
+    if recipe.gap_oversample:  # e.g. side steps and turns, the kinds read wrong most often
+        kinds = list(zip(rows, gap_kinds(rows, recipe.corpus), strict=True))
+        for kind, factor in recipe.gap_oversample.items():
+            picked = [r for r, k in kinds if k == kind]
+            rows += picked * (factor - 1)
+            log.info("gap dialogues oversampled", kind=kind, rows=len(picked), factor=factor)
+    return rows
+
+
+def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) -> MoChat:
+    """Run (or continue) a stage to `recipe.steps`; writes OUT_DIR/model and metrics."""
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    random.seed(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    out = Path(recipe.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = build_model(recipe)
+    rows = training_rows(recipe)
     features = encode_corpus(model.encoder, recipe.corpus, (r["motion_id"] for r in rows),
                              progress=progress)
     head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("head.")]

@@ -88,6 +88,9 @@ def test_recipe_errors_name_the_problem(setup):
     with pytest.raises(ConfigError, match=r"cannot mirror \['general'\]"):
         LMRecipe.from_yaml(_recipe(setup, "bad", stage="finetune", init="x",
                                    mirror=["general", "temporal"]))
+    with pytest.raises(ConfigError, match=r"unknown gap kinds \['sidestep'\]"):
+        LMRecipe.from_yaml(_recipe(setup, "bad", stage="finetune", init="x",
+                                   gap_oversample={"sidestep": 2, "turn": 2}))
 
 
 def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):

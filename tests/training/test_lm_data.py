@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +21,7 @@ from mochat.skeleton import (
     normalize,
 )
 from mochat.skeleton.corpus import write_record
+from training.lm import LMRecipe, training_rows
 from training.lm_data import (
     MIRROR_SUFFIX,
     blanked_action,
@@ -86,16 +90,20 @@ def _gap(motion_id: str, question: str) -> dict:
                               {"from": "gpt", "value": "Right."}]}
 
 
-def test_gaps_after_turns_finds_the_blanked_occurrence_and_its_turn(tmp_path):
+def _kick_turn_kick(root) -> None:
+    """Motion 'A' of a corpus at `root`: a left kick, a left turn, then a right kick."""
     for sub in ("new_joints", "texts", "spans"):
-        (tmp_path / sub).mkdir()
+        (root / sub).mkdir()
     kick = ("kick", "does a kick with the {side} foot", "leg")
     turn = ("turn", "turns {side}", "body")
-    layouts = {"A": [(kick, "left", 0, 20), (turn, "left", 25, 50), (kick, "right", 55, 80)]}
-    for motion_id, actions in layouts.items():
-        spans = [ActionSpan(a, p.format(side=side), part, side, s, e)
-                 for (a, p, part), side, s, e in actions]
-        write_record(tmp_path, MotionRecord(motion_id, np.zeros((90, 22, 3)), [], spans))
+    actions = [(kick, "left", 0, 20), (turn, "left", 25, 50), (kick, "right", 55, 80)]
+    spans = [ActionSpan(a, p.format(side=side), part, side, s, e)
+             for (a, p, part), side, s, e in actions]
+    write_record(root, MotionRecord("A", np.zeros((90, 22, 3)), [], spans))
+
+
+def test_gaps_after_turns_finds_the_blanked_occurrence_and_its_turn(tmp_path):
+    _kick_turn_kick(tmp_path)
     first = _gap("A", "a person does a kick with the ( ) foot, turns left, then does a kick "
                       "with the right foot.")
     second = _gap("A", "a person does a kick with the left foot, turns left, then does a kick "
@@ -111,3 +119,24 @@ def test_gaps_after_turns_finds_the_blanked_occurrence_and_its_turn(tmp_path):
     caption = {**first, "task": "basic"}
     assert gap_kinds([*rows, unknown, caption], tmp_path) == [
         "other", "after_turn", "turn", "other", "after_turn", None, None]
+
+
+def test_training_rows_repeat_each_gap_kind_by_its_factor(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    _kick_turn_kick(corpus)
+    rows = [_gap("A", "a person does a kick with the ( ) foot, turns left, then does a kick "
+                      "with the right foot."),  # other
+            _gap("A", "a person does a kick with the left foot, turns ( ), then does a kick "
+                      "with the right foot."),  # turn
+            {**_gap("A", "a person does a kick."), "task": "basic"}]
+    for k, row in enumerate(rows):
+        row["id"] = f"row-{k}"
+    dialogues = tmp_path / "dialogues.jsonl"
+    dialogues.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = LMRecipe(stage="finetune", corpus=str(corpus), dialogues=str(dialogues),
+                      out_dir=str(tmp_path / "out"), init="x", mirror=["spatial_gap"],
+                      gap_oversample={"turn": 3})
+    ids = Counter(r["id"] for r in training_rows(recipe))
+    # the turn question and its mirror image three times each, everything else once
+    assert ids == {"row-0": 1, "row-0~mirror": 1, "row-1": 3, "row-1~mirror": 3, "row-2": 1}
