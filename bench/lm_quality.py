@@ -33,11 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--mirror", action="store_true",
                         help="score the motions' mirror images (side words swapped)")
+    parser.add_argument("--split", default="test", help="test (default) or val dialogues")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     metrics = evaluate_model(MoChat.from_pretrained(args.model), args.corpus, args.dialogues,
                              per_task=args.per_task, max_new_tokens=args.max_new_tokens,
-                             seed=args.seed, tasks=args.tasks, mirror=args.mirror)
+                             seed=args.seed, tasks=args.tasks, mirror=args.mirror,
+                             split=args.split)
     text = json.dumps({"model": str(args.model), "mirror": args.mirror, **metrics}, indent=1)
     if args.out:
         args.out.write_text(text + "\n")

@@ -22,8 +22,10 @@ from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import HumanML3DCorpus
 from training.lm_data import (
+    GAP_KINDS,
     encode_corpus,
     first_turn,
+    gap_kinds,
     load_record,
     mirror_dialogue,
     read_dialogues,
@@ -52,14 +54,15 @@ def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[s
 def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path, *,
                    per_task: int = 40, max_new_tokens: int = 40, seed: int = 0,
                    bertscore: bool = True, tasks: Sequence[str] | None = None,
-                   mirror: bool = False) -> dict[str, Any]:
+                   mirror: bool = False, split: str = "test") -> dict[str, Any]:
     """Metrics (x100) per task on up to `per_task` test dialogues of each task; `tasks`
     keeps some tasks of that same sample (e.g. the cheap spatial_gap and temporal ones).
     `mirror` scores the same sample on the motions' mirror images (side words swapped): a
-    model that reads the side from the motion scores about the same on both."""
+    model that reads the side from the motion scores about the same on both. `split` picks
+    the dialogues (default the test split; "val" to check a choice made on the test split)."""
     model.eval()
     pipeline = MoChatPipeline(model, max_new_tokens=max_new_tokens)
-    rows = read_dialogues(dialogues, "test", limit_per_task=per_task, seed=seed)
+    rows = read_dialogues(dialogues, split, limit_per_task=per_task, seed=seed)
     if tasks is not None:
         rows = [r for r in rows if r["task"] in tasks]
     if mirror:
@@ -67,7 +70,7 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     features = encode_corpus(model.encoder, corpus_dir, (r["motion_id"] for r in rows),
                              progress=False)
     corpus = HumanML3DCorpus(corpus_dir)
-    metrics: dict[str, Any] = {"per_task": per_task}
+    metrics: dict[str, Any] = {"per_task": per_task, "split": split}
     caption_rows = [r for r in rows if r["task"] in CAPTION_TASKS]
     if caption_rows:
         answers = answer_rows(pipeline, caption_rows, features)
@@ -81,8 +84,17 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     gap_rows = [r for r in rows if r["task"] in GAP_TASKS]
     if gap_rows:
         answers = answer_rows(pipeline, gap_rows, features)
-        gold = [gap_gold(r) for r in gap_rows]
-        metrics["spatial"] = {"accuracy": spatial_accuracy([a.text for a in answers], gold)}
+        texts, gold = [a.text for a in answers], [gap_gold(r) for r in gap_rows]
+        metrics["spatial"] = {"accuracy": spatial_accuracy(texts, gold), "by_kind": {}}
+        # what the question blanks (synthetic corpus: after a turn, turn, side step, other)
+        kinds = gap_kinds(gap_rows, corpus_dir)
+        for kind in [*GAP_KINDS, None]:
+            picked = [k for k, found in enumerate(kinds) if found == kind]
+            if picked:
+                metrics["spatial"]["by_kind"][kind or "unknown"] = {
+                    "questions": len(picked),
+                    "accuracy": spatial_accuracy([texts[k] for k in picked],
+                                                 [gold[k] for k in picked])}
     temporal_rows = [r for r in rows if r["task"] in TEMPORAL_TASKS and r.get("span")]
     if temporal_rows:
         answers = answer_rows(pipeline, temporal_rows, features)

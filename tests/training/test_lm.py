@@ -18,7 +18,7 @@ from mochat.models.mochat import MoChat
 from mochat.skeleton import SMPL22
 from mochat.synth import SynthConfig, write_corpus
 from training.lm import LMRecipe, build_model
-from training.lm_data import collate
+from training.lm_data import GAP_KINDS, collate
 from training.lm_eval import evaluate_model
 
 
@@ -58,6 +58,9 @@ def test_align_then_resume_then_lora_then_continue(setup, capsys):
     metrics = json.loads((root / "align" / "metrics.json").read_text())
     assert {"captions", "spatial", "temporal", "who_are_you"} <= set(metrics)
     assert set(metrics["captions"]) >= {"bleu_4", "cider", "bertscore_minilm"}
+    by_kind = metrics["spatial"]["by_kind"]  # what each gap question blanks, scored apart
+    assert by_kind and set(by_kind) <= {*GAP_KINDS, "unknown"}
+    assert all(0 <= k["accuracy"] <= 100 and k["questions"] > 0 for k in by_kind.values())
     # resume from the step-2 checkpoint... the checkpoint is at step 3 (the last step), so a
     # recipe with 4 steps continues with exactly one more
     _train("align", _recipe(setup, "align", **{**align, "steps": 4}), "--resume")
