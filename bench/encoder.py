@@ -8,7 +8,9 @@ against torch.utils.flop_counter in tests/models) next to this machine's fp32 ma
 peak, measured here with a large torch matmul on the same threads. Every thread count
 in --threads gets its own table (both runtimes use that many intra-op threads). With
 --int8 a third runtime is timed: the same ONNX model with dynamically quantised int8
-matmul weights (onnxruntime.quantization), whose max error vs fp32 is printed.
+matmul weights (onnxruntime.quantization), whose max error vs fp32 is printed. With
+--baseline-view VIEW the same encoder reading VIEW instead of its own views is exported and
+timed too (e.g. the paper's first_frame against the shipped checkpoint's lagged view).
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ import torch
 
 from mochat.export.onnx import export_onnx, ort_session
 from mochat.models import build_encoder, encoder_config, load_encoder
-from mochat.models.encoder import SkeletonEncoder, count_parameters, encoder_flops
+from mochat.models.encoder import (
+    SkeletonEncoder,
+    count_parameters,
+    encoder_flops,
+    with_views,
+)
 from mochat.skeleton import get_layout
 
 WINDOWS = (64, 196)
@@ -126,6 +133,8 @@ def main() -> None:
                         help="comma-separated intra-op thread counts, one table each")
     parser.add_argument("--int8", action="store_true",
                         help="also time a dynamically int8-quantised copy of the ONNX model")
+    parser.add_argument("--baseline-view", default=None,
+                        help="also time the ONNX export of the same encoder in this view")
     parser.add_argument("--json", type=Path, default=None, help="also write raw rows here")
     args = parser.parse_args()
 
@@ -155,6 +164,11 @@ def main() -> None:
             runtimes["onnxruntime int8"] = int8
             print(f"# int8 dynamic quantisation: max abs error vs fp32 {err:.4f}")
             report["int8_max_abs_err"] = err
+        if args.baseline_view:
+            baseline = with_views(model, [args.baseline_view]).eval()
+            runtimes[f"onnxruntime, {args.baseline_view} view"] = export_onnx(
+                baseline, Path(tmp) / "baseline.onnx")
+            print(f"# views {list(model.config.views)}; baseline view {args.baseline_view}")
         for threads in (int(t) for t in args.threads.split(",")):
             torch.set_num_threads(threads)
             peak = matmul_peak_gflops()

@@ -33,7 +33,6 @@ from training.lm_data import (
     collate,
     encode_corpus,
     gap_kinds,
-    gaps_after_turns,
     mirror_dialogue,
     read_dialogues,
 )
@@ -68,8 +67,9 @@ class LMRecipe:
     lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}; None = full
     oversample: dict[str, int] = field(default_factory=dict)  # task -> repeat factor
     mirror: list[str] = field(default_factory=list)  # tasks that also train on mirror images
-    turn_gaps: int = 1  # repeat factor (on top of `oversample`) of gap dialogues after a turn
-    gap_oversample: dict[str, int] = field(default_factory=dict)  # gap kind -> repeat factor
+    # gap kind (training.lm_data.GAP_KINDS) -> repeat factor, on top of `oversample`
+    gap_oversample: dict[str, int] = field(default_factory=dict)
+    turn_gaps: int = 1  # the older spelling of `gap_oversample: {after_turn: N}`
     fresh_head: bool = False  # finetune: start the regression head anew instead of `init`'s
     head_lr: float | None = None  # the head's peak learning rate (default: lr)
     ce_per_sample: bool = False  # CE averaged per answer, then per batch (not per token)
@@ -93,6 +93,9 @@ class LMRecipe:
         if unknown := sorted(set(recipe.gap_oversample) - set(GAP_KINDS)):
             raise ConfigError(f"{path}: unknown gap kinds {unknown} in `gap_oversample`; "
                               f"expected some of {GAP_KINDS}")
+        if recipe.turn_gaps > 1 and "after_turn" in recipe.gap_oversample:
+            raise ConfigError(f"{path}: `turn_gaps` and `gap_oversample: {{after_turn: ...}}` "
+                              "say the same thing; keep one")
         if recipe.stage in ("finetune", "head") and not recipe.init:
             raise ConfigError(f"{path}: stage {recipe.stage!r} needs `init` (a MoChat "
                               "checkpoint)")
@@ -231,13 +234,12 @@ def training_rows(recipe: LMRecipe) -> list[dict]:
     rows += [mirror_dialogue(r) for r in rows if r.get("task") in recipe.mirror]
     for task, factor in recipe.oversample.items():  # e.g. the small general set
         rows += [r for r in rows if r.get("task") == task] * (factor - 1)
-    if recipe.turn_gaps > 1:  # sides after a turn are the body's: rare, and read wrong
-        after_turn = gaps_after_turns(rows, recipe.corpus)
-        rows += after_turn * (recipe.turn_gaps - 1)
-        log.info("gap dialogues after a turn", rows=len(after_turn), factor=recipe.turn_gaps)
-    if recipe.gap_oversample:  # e.g. side steps and turns, the kinds read wrong most often
+    repeats = dict(recipe.gap_oversample)  # e.g. side steps and turns, the kinds read wrong
+    if recipe.turn_gaps > 1:
+        repeats = {"after_turn": recipe.turn_gaps, **repeats}
+    if repeats:
         kinds = list(zip(rows, gap_kinds(rows, recipe.corpus), strict=True))
-        for kind, factor in recipe.gap_oversample.items():
+        for kind, factor in repeats.items():
             picked = [r for r, k in kinds if k == kind]
             rows += picked * (factor - 1)
             log.info("gap dialogues oversampled", kind=kind, rows=len(picked), factor=factor)

@@ -94,6 +94,9 @@ def test_recipe_errors_name_the_problem(setup):
     with pytest.raises(ConfigError, match=r"unknown gap kinds \['sidestep'\]"):
         LMRecipe.from_yaml(_recipe(setup, "bad", stage="finetune", init="x",
                                    gap_oversample={"sidestep": 2, "turn": 2}))
+    with pytest.raises(ConfigError, match="say the same thing"):
+        LMRecipe.from_yaml(_recipe(setup, "bad", stage="finetune", init="x", turn_gaps=2,
+                                   gap_oversample={"after_turn": 4}))
 
 
 def test_fresh_head_starts_the_head_anew_on_a_trained_model(setup):
