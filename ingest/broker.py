@@ -138,13 +138,14 @@ class LocalBroker:
         cmd = [str(find_tansu()), "broker", "--listener-url", f"tcp://{self.host}:{self.port}",
                "--advertised-listener-url", f"tcp://{self.advertised_host}:{self.port}",
                "--storage-engine", "memory://tansu/"]
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        log_file = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         try:
-            self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(cmd, stdout=log_file or subprocess.DEVNULL,
+                                            stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
-            if self.log_path:
-                out.close()
+            if log_file is not None:  # the broker keeps its own descriptor
+                log_file.close()
         try:
             self._wait_ready()
             run_sync(create_topics({"bootstrap_servers": self.bootstrap_servers},

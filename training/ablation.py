@@ -67,9 +67,10 @@ class AblationRecipe:
     def stages(self, row: dict[str, Any]) -> tuple[LMRecipe, LMRecipe]:
         """The row's align and finetune recipes: the shared schedule, the row's model."""
         out = Path(self.out_dir) / row["name"]
-        common = {"corpus": self.corpus, "dialogues": self.dialogues, "tasks": self.tasks,
-                  "seed": self.seed, "batch_size": self.batch_size, "oversample": self.oversample,
-                  "log_every": 5, "save_every": 20, "eval_per_task": 0}
+        common: dict[str, Any] = {
+            "corpus": self.corpus, "dialogues": self.dialogues, "tasks": self.tasks,
+            "seed": self.seed, "batch_size": self.batch_size, "oversample": self.oversample,
+            "log_every": 5, "save_every": 20, "eval_per_task": 0}
         align = LMRecipe(stage="align", out_dir=str(out / "align"),
                          encoder=row.get("encoder", self.encoder),
                          model={**self.model, **row.get("model", {})},

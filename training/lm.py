@@ -131,9 +131,10 @@ def build_model(recipe: LMRecipe) -> MoChat:
 
         spec = {"r": 16, "alpha": 32, "dropout": 0.05,
                 "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], **recipe.lora}
-        model.llm = get_peft_model(model.llm, LoraConfig(
+        adapted = get_peft_model(model.llm, LoraConfig(
             r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=spec["dropout"],
             target_modules=spec["target_modules"], task_type="CAUSAL_LM"))
+        model.llm = adapted  # type: ignore[assignment]  # a PeftModel forwards to the LM
     else:
         model.llm.requires_grad_(True)
     return model
@@ -159,7 +160,7 @@ def widen_adapter(llm: Any, target_modules: list[str], init: str) -> Any:
     wider = get_peft_model(llm.unload(), LoraConfig(
         r=old.r, lora_alpha=old.lora_alpha, lora_dropout=old.lora_dropout,
         target_modules=sorted(targets), task_type="CAUSAL_LM"))
-    loaded = set_peft_model_state_dict(wider, state)
+    loaded: Any = set_peft_model_state_dict(wider, state)  # peft's stub types it loosely
     if loaded.unexpected_keys:
         raise ConfigError(f"init {init}: adapter weights with no module after widening: "
                           f"{loaded.unexpected_keys[:3]}")

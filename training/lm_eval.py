@@ -99,7 +99,7 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     if temporal_rows:
         answers = answer_rows(pipeline, temporal_rows, features)
         preds = [(a.span.start, a.span.end) if a.span else (-1.0, -1.0) for a in answers]
-        gts = [tuple(float(v) for v in r["span"]) for r in temporal_rows]
+        gts = [(float(r["span"][0]), float(r["span"][1])) for r in temporal_rows]
         metrics["temporal"] = temporal_recall(preds, gts)
         metrics["temporal"]["unanswered"] = sum(a.span is None for a in answers)
     no_motion = torch.zeros(0, model.encoder.feature_dim)

@@ -108,8 +108,8 @@ def head_recall(model: MoChat, items: list[CachedDialogue]) -> dict[str, float]:
         chunk = items[i:i + 64]
         hidden, text_mask, tokens, token_mask, feature_mask, spans = stack(chunk)
         spans_pred = model.head_spans(tokens, token_mask, hidden, text_mask, feature_mask)
-        preds += [tuple(map(float, s)) for s in spans_pred.round().tolist()]
-        truth += [tuple(map(float, s)) for s in spans.tolist()]
+        preds += [(float(s), float(e)) for s, e in spans_pred.round().tolist()]
+        truth += [(float(s), float(e)) for s, e in spans.tolist()]
     return temporal_recall(preds, truth)
 
 

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ def encoder_featurizer(model: SkeletonEncoder) -> Featurizer:
     model = model.eval()
 
     def featurize(clips: list[np.ndarray]) -> list[np.ndarray]:
-        out = []
+        out: list[np.ndarray] = []
         for i in range(0, len(clips), ENCODE_BATCH):
             chunk = clips[i:i + ENCODE_BATCH]
             joints, mask = pad_batch(chunk)
@@ -127,7 +128,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, classes: int, *, weight_decay: fl
 
 
 def fit_and_score(x_train: np.ndarray, train_labels: list[str], x_test: np.ndarray,
-                  test_labels: list[str], *, seed: int = 0) -> dict[str, float | int]:
+                  test_labels: list[str], *, seed: int = 0) -> dict[str, Any]:
     """Standardise, fit the logistic probe on train, score on test (unseen classes dropped)."""
     vocab = sorted(set(train_labels))
     index = {a: i for i, a in enumerate(vocab)}
