@@ -176,13 +176,6 @@ def gap_kinds(rows: Iterable[dict], corpus_dir: str | Path) -> list[str | None]:
     return out
 
 
-def gaps_after_turns(rows: Iterable[dict], corpus_dir: str | Path) -> list[dict]:
-    """The gap dialogues whose blanked action starts after the body has turned."""
-    rows = list(rows)
-    return [r for r, kind in zip(rows, gap_kinds(rows, corpus_dir), strict=True)
-            if kind == "after_turn"]
-
-
 @torch.no_grad()
 def encode_corpus(encoder: SkeletonEncoder, corpus_dir: str | Path, motion_ids: Iterable[str],
                   *, batch_size: int = 32, progress: bool = True) -> dict[str, Tensor]:
