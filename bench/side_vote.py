@@ -25,10 +25,10 @@ from mochat.dialogue import mirror_text
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from training.lm_data import (
-    GAP_KINDS,
     encode_corpus,
     first_turn,
     gap_kinds,
+    kind_groups,
     mirror_dialogue,
     read_dialogues,
 )
@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = gap_kinds(rows, args.corpus)
     groups = {"after_turn": {k for k in range(n) if kinds[k] == "after_turn"}}
     groups["others"] = set(range(n)) - groups["after_turn"]
-    groups.update({f"kind_{kind or 'unknown'}": {k for k in range(n) if kinds[k] == kind}
-                   for kind in [*GAP_KINDS[1:], None]})
+    groups.update({f"kind_{kind}": set(picked) for kind, picked in kind_groups(kinds).items()
+                   if kind != "after_turn"})
     for name, keep in groups.items():
         if not keep:
             continue

@@ -176,6 +176,16 @@ def gap_kinds(rows: Iterable[dict], corpus_dir: str | Path) -> list[str | None]:
     return out
 
 
+def kind_groups(kinds: Sequence[str | None]) -> dict[str, list[int]]:
+    """Gap kind ('unknown' for None) -> the positions of `kinds` (`gap_kinds`'s output) that
+    have it, in GAP_KINDS order; kinds that do not occur are left out."""
+    groups: dict[str, list[int]] = {}
+    for kind in [*GAP_KINDS, None]:
+        if picked := [k for k, found in enumerate(kinds) if found == kind]:
+            groups[kind or "unknown"] = picked
+    return groups
+
+
 @torch.no_grad()
 def encode_corpus(encoder: SkeletonEncoder, corpus_dir: str | Path, motion_ids: Iterable[str],
                   *, batch_size: int = 32, progress: bool = True) -> dict[str, Tensor]:

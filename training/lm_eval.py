@@ -22,10 +22,10 @@ from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import HumanML3DCorpus
 from training.lm_data import (
-    GAP_KINDS,
     encode_corpus,
     first_turn,
     gap_kinds,
+    kind_groups,
     load_record,
     mirror_dialogue,
     read_dialogues,
@@ -87,14 +87,11 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
         texts, gold = [a.text for a in answers], [gap_gold(r) for r in gap_rows]
         metrics["spatial"] = {"accuracy": spatial_accuracy(texts, gold), "by_kind": {}}
         # what the question blanks (synthetic corpus: after a turn, turn, side step, other)
-        kinds = gap_kinds(gap_rows, corpus_dir)
-        for kind in [*GAP_KINDS, None]:
-            picked = [k for k, found in enumerate(kinds) if found == kind]
-            if picked:
-                metrics["spatial"]["by_kind"][kind or "unknown"] = {
-                    "questions": len(picked),
-                    "accuracy": spatial_accuracy([texts[k] for k in picked],
-                                                 [gold[k] for k in picked])}
+        for kind, picked in kind_groups(gap_kinds(gap_rows, corpus_dir)).items():
+            metrics["spatial"]["by_kind"][kind] = {
+                "questions": len(picked),
+                "accuracy": spatial_accuracy([texts[k] for k in picked],
+                                             [gold[k] for k in picked])}
     temporal_rows = [r for r in rows if r["task"] in TEMPORAL_TASKS and r.get("span")]
     if temporal_rows:
         answers = answer_rows(pipeline, temporal_rows, features)

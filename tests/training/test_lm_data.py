@@ -28,6 +28,7 @@ from training.lm_data import (
     encode_corpus,
     first_turn,
     gap_kinds,
+    kind_groups,
     load_record,
     mirror_dialogue,
 )
@@ -101,35 +102,36 @@ def _kick_turn_kick(root) -> None:
     write_record(root, MotionRecord("A", np.zeros((90, 22, 3)), [], spans))
 
 
+# gap questions on motion 'A', by what they blank
+FIRST_KICK = ("a person does a kick with the ( ) foot, turns left, then does a kick with the "
+              "right foot.")
+SECOND_KICK = ("a person does a kick with the left foot, turns left, then does a kick with "
+               "the ( ) foot.")
+THE_TURN = ("a person does a kick with the left foot, turns ( ), then does a kick with the "
+            "right foot.")  # the turn itself starts before the body has turned
+
+
 def test_gap_kinds_find_the_blanked_occurrence_and_its_turn(tmp_path):
     _kick_turn_kick(tmp_path)
-    first = _gap("A", "a person does a kick with the ( ) foot, turns left, then does a kick "
-                      "with the right foot.")
-    second = _gap("A", "a person does a kick with the left foot, turns left, then does a kick "
-                       "with the ( ) foot.")
-    turned = _gap("A", "a person does a kick with the left foot, turns ( ), then does a kick "
-                       "with the right foot.")  # the turn itself starts before it has turned
+    first, second, turned = _gap("A", FIRST_KICK), _gap("A", SECOND_KICK), _gap("A", THE_TURN)
     rows = [first, second, turned, mirror_dialogue(first), mirror_dialogue(second)]
     assert blanked_action(first_turn(second)[0], load_record(
         HumanML3DCorpus(tmp_path), "A").spans or []).start == 55
     unknown = _gap("A", "a person waves the ( ) hand.")  # no wave in motion A
     caption = {**first, "task": "basic"}
     # the second kick (and its mirror image) follows the turn; the turn itself does not
-    assert gap_kinds([*rows, unknown, caption], tmp_path) == [
-        "other", "after_turn", "turn", "other", "after_turn", None, None]
+    kinds = gap_kinds([*rows, unknown, caption], tmp_path)
+    assert kinds == ["other", "after_turn", "turn", "other", "after_turn", None, None]
+    assert kind_groups(kinds) == {"after_turn": [1, 4], "turn": [2], "other": [0, 3],
+                                  "unknown": [5, 6]}
 
 
 def test_training_rows_repeat_each_gap_kind_by_its_factor(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     _kick_turn_kick(corpus)
-    rows = [_gap("A", "a person does a kick with the ( ) foot, turns left, then does a kick "
-                      "with the right foot."),  # other
-            _gap("A", "a person does a kick with the left foot, turns ( ), then does a kick "
-                      "with the right foot."),  # turn
-            {**_gap("A", "a person does a kick."), "task": "basic"},
-            _gap("A", "a person does a kick with the left foot, turns left, then does a kick "
-                      "with the ( ) foot.")]  # after a turn
+    rows = [_gap("A", FIRST_KICK), _gap("A", THE_TURN),
+            {**_gap("A", "a person does a kick."), "task": "basic"}, _gap("A", SECOND_KICK)]
     for k, row in enumerate(rows):
         row["id"] = f"row-{k}"
     dialogues = tmp_path / "dialogues.jsonl"
