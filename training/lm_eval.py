@@ -3,7 +3,8 @@
 - captions: the basic-understanding questions, scored against all captions of the motion
   (BLEU@1/4, ROUGE-L, CIDEr, MiniLM-BERTScore);
 - spatial: gap-filling left/right accuracy;
-- temporal: R@1 at IoU 0.3/0.5/0.7 (head spans for MoChat-R, parsed text otherwise);
+- temporal: R@1 at IoU 0.3/0.5/0.7 (head spans for MoChat-R, parsed text otherwise), the
+  IoU over inclusive frame numbers (`frame_iou`): answers and ground truth are both frames;
 - chat: the answer to "Who are you?", to check general chat survived fine-tuning.
 Answers are generated in small batches with the same pipeline the service uses.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 
 from mochat.dialogue.general import HELD_OUT_QUESTIONS
-from mochat.metrics import caption_scores, spatial_accuracy, temporal_recall
+from mochat.metrics import caption_scores, frame_iou, spatial_accuracy, temporal_recall
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import HumanML3DCorpus
@@ -97,7 +98,7 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
         answers = answer_rows(pipeline, temporal_rows, features)
         preds = [(a.span.start, a.span.end) if a.span else (-1.0, -1.0) for a in answers]
         gts = [(float(r["span"][0]), float(r["span"][1])) for r in temporal_rows]
-        metrics["temporal"] = temporal_recall(preds, gts)
+        metrics["temporal"] = temporal_recall(preds, gts, iou=frame_iou)
         metrics["temporal"]["unanswered"] = sum(a.span is None for a in answers)
     no_motion = torch.zeros(0, model.encoder.feature_dim)
     # "Who are you?": held out of every training dialogue; a sensible answer says what it is

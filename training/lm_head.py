@@ -26,7 +26,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from mochat.errors import ConfigError
-from mochat.metrics import temporal_recall
+from mochat.metrics import frame_iou, temporal_recall
 from mochat.models.mochat import LLM_DIR, MoChat
 from training.lm import LMRecipe, lr_at
 from training.lm_data import collate, encode_corpus, mirror_dialogue, read_dialogues
@@ -102,7 +102,8 @@ def head_step(model: MoChat, items: list[CachedDialogue]) -> tuple[Tensor, Tenso
 
 @torch.no_grad()
 def head_recall(model: MoChat, items: list[CachedDialogue]) -> dict[str, float]:
-    """R@1 of the head's spans on cached dialogues (the pipeline's spans, unrounded)."""
+    """R@1 of the head's spans on cached dialogues: rounded to frames as the pipeline
+    rounds them, scored over inclusive frame numbers (`frame_iou`)."""
     preds, truth = [], []
     for i in range(0, len(items), 64):
         chunk = items[i:i + 64]
@@ -110,7 +111,7 @@ def head_recall(model: MoChat, items: list[CachedDialogue]) -> dict[str, float]:
         spans_pred = model.head_spans(tokens, token_mask, hidden, text_mask, feature_mask)
         preds += [(float(s), float(e)) for s, e in spans_pred.round().tolist()]
         truth += [(float(s), float(e)) for s, e in spans.tolist()]
-    return temporal_recall(preds, truth)
+    return temporal_recall(preds, truth, iou=frame_iou)
 
 
 def build_head_model(recipe: LMRecipe) -> MoChat:

@@ -5,8 +5,9 @@
 
 Each ground-truth action of the synthetic corpus (`spans/*.json`) is handed to the pipeline
 as its atomic-action text ("a person <phrase>"), in order; the extracted span is compared
-with the true one (interval IoU, as in the paper's temporal evaluation). Actions the
-annotator cannot place (e.g. "stands still") count as IoU 0.
+with the true one by the IoU of their frames (`frame_iou`: both spans are inclusive frame
+numbers, so the same single frame scores 1, not the paper's continuous IoU's 0). Actions
+the annotator cannot place (e.g. "stands still") count as IoU 0.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mochat.errors import DataFormatError
-from mochat.metrics.grounding import interval_iou
+from mochat.metrics.grounding import frame_iou
 from mochat.skeleton.corpus import HumanML3DCorpus
 from mochat.timestamps import Annotator, ExtractorConfig, extract_actions, make_annotator
 
@@ -50,7 +51,7 @@ def evaluate(corpus: HumanML3DCorpus, split: str, annotator: Annotator, *,
         found = extract_actions(record.joints, texts, annotator, order_prior=order_prior,
                                 config=config or ExtractorConfig())
         for truth, got in zip(record.spans, found, strict=True):
-            iou = interval_iou(got.span, (truth.start, truth.end)) if got.span else 0.0
+            iou = frame_iou(got.span, (truth.start, truth.end)) if got.span else 0.0
             annotated += got.span is not None
             ious.append(iou)
             by_action[truth.action].append(iou)

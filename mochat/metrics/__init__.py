@@ -16,6 +16,7 @@ from mochat.metrics.files import (
 )
 from mochat.metrics.grounding import (
     DEFAULT_IOU_THRESHOLDS,
+    frame_iou,
     interval_iou,
     parse_side,
     recall_key,
@@ -24,7 +25,7 @@ from mochat.metrics.grounding import (
 )
 
 __all__ = [
-    "CAPTION_KEYS", "DEFAULT_IOU_THRESHOLDS", "GapQuestion", "caption_scores", "interval_iou",
-    "parse_side", "parse_span", "read_answers", "read_captions", "read_gap_questions",
-    "read_spans", "recall_key", "spatial_accuracy", "temporal_recall",
+    "CAPTION_KEYS", "DEFAULT_IOU_THRESHOLDS", "GapQuestion", "caption_scores", "frame_iou",
+    "interval_iou", "parse_side", "parse_span", "read_answers", "read_captions",
+    "read_gap_questions", "read_spans", "recall_key", "spatial_accuracy", "temporal_recall",
 ]

@@ -1,6 +1,7 @@
 import pytest
 
 from mochat.metrics.grounding import (
+    frame_iou,
     interval_iou,
     parse_side,
     recall_key,
@@ -22,6 +23,30 @@ from mochat.metrics.grounding import (
 )
 def test_interval_iou(a, b, expected):
     assert interval_iou(a, b) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ((5, 5), (5, 5), 1.0),  # the same one frame: interval_iou says 0 (empty union)
+        ((0, 9), (0, 9), 1.0),
+        ((0, 9), (5, 14), 5 / 15),  # frames 5..9 shared, 0..14 in either
+        ((0, 9), (9, 18), 1 / 19),  # frame 9 is in both
+        ((0, 9), (10, 19), 0.0),  # adjacent, no frame shared
+        ((2, 3), (0, 9), 2 / 10),  # contained
+        ((-1, -1), (0, 9), 0.0),  # lm_eval's "no span" placeholder
+        ((5, 4), (0, 9), 0.0),  # reversed: no frames
+    ],
+)
+def test_frame_iou_counts_inclusive_frames(a, b, expected):
+    assert frame_iou(a, b) == pytest.approx(expected)
+
+
+def test_temporal_recall_of_inclusive_frames():
+    # one-frame spans found exactly: 100 with frame_iou, 0 with the continuous default
+    preds = gt = [(3, 3), (7, 7)]
+    assert temporal_recall(preds, gt, iou=frame_iou)["r1_iou_0.7"] == pytest.approx(100.0)
+    assert temporal_recall(preds, gt)["r1_iou_0.7"] == pytest.approx(0.0)
 
 
 def test_temporal_recall_counts_thresholds_inclusively():
