@@ -116,11 +116,12 @@ class RegressionHead(nn.Module):
     motion token gives the first ([BOS]) position pools the motion tokens; an MLP maps the
     pooled vector to a (start, end) span as fractions of the motion.
 
-    Position n/N is appended to each motion token before pooling, so the pooled vector
-    says *where* in time the pooled weight sits. Queries, keys and the pooled vector are
-    layer-normalised: LLM hidden states have norms of ~50, and without it the scores and
-    the MLP saturate at the first step, the span sticks to the whole motion and no gradient
-    moves it (measured on the first reference run: every test span was [0, last]).
+    Position n/(N_b - 1), over the sample's own N_b tokens, is appended to each motion token
+    before pooling, so the pooled vector says *where* in time the pooled weight sits.
+    Queries, keys and the pooled vector are layer-normalised: LLM hidden states have norms
+    of ~50, and without it the scores and the MLP saturate at the first step, the span
+    sticks to the whole motion and no gradient moves it (measured on the first reference
+    run: every test span was [0, last]).
     """
 
     reads_answer = True  # as in the paper: every state, the answer's included
@@ -148,8 +149,11 @@ class RegressionHead(nn.Module):
         context = attn @ v  # (B, N, H)
         bos = attn[:, :, 0].masked_fill(~motion_mask, 0.0)  # (B, N): the [BOS] column
         weights = bos / bos.sum(1, keepdim=True).clamp(min=1e-9)
-        n = motion_tokens.shape[1]
-        position = torch.arange(n, device=q.device, dtype=q.dtype) / max(n - 1, 1)
+        # each sample's own length, not the padded batch's: a motion must score the same
+        # alone and padded beside a longer one
+        index = torch.arange(motion_tokens.shape[1], device=q.device, dtype=q.dtype)
+        last = (motion_mask.sum(1, keepdim=True) - 1).clamp(min=1).to(q.dtype)  # (B, 1)
+        position = index[None] / last  # (B, N): 0 .. 1 over the real tokens
         pooled = (weights.unsqueeze(-1) * torch.cat([q, context], -1)).sum(1)  # (B, 2H)
         where = (weights * position).sum(1, keepdim=True)  # (B, 1): pooled position
         raw = self.mlp(torch.cat([self.norm_pooled(pooled), where], -1))  # (B, 2)
