@@ -1,6 +1,8 @@
-"""Skeleton layouts, validation, normalisation and motion readers."""
+"""Skeleton layouts, conventions, retargeting, resampling, normalisation and readers."""
 
-from mochat.skeleton.bvh import BvhMotion, bvh_to_layout, read_bvh
+from mochat.skeleton.adapt import ModelMotion, to_model
+from mochat.skeleton.bvh import BvhMotion, read_bvh
+from mochat.skeleton.convention import Convention
 from mochat.skeleton.corpus import (
     HUMANML3D_FPS,
     ActionSpan,
@@ -17,13 +19,19 @@ from mochat.skeleton.layout import (
     SkeletonLayout,
     get_layout,
     layout_names,
+    load_layout_file,
     register_layout,
 )
 from mochat.skeleton.normalize import mirror_joints, normalize, pad_batch, validate_joints
+from mochat.skeleton.readers import SourceMotion, detect_layout, read_motion
+from mochat.skeleton.resample import FrameMap, resample
+from mochat.skeleton.retarget import Retargeted, render_layout, retarget
 
 __all__ = [
     "GROUPS", "HUMANML3D_FPS", "NTU25", "SMPL22", "ActionSpan", "BvhMotion", "Caption",
-    "HumanML3DCorpus", "MotionRecord", "SkeletonLayout", "bvh_to_layout", "get_layout",
-    "layout_names", "load_motion", "load_npy", "mirror_joints", "normalize", "pad_batch",
-    "read_bvh", "register_layout", "validate_joints",
+    "Convention", "FrameMap", "HumanML3DCorpus", "ModelMotion", "MotionRecord", "Retargeted",
+    "SkeletonLayout", "SourceMotion", "detect_layout", "get_layout", "layout_names",
+    "load_layout_file", "load_motion", "load_npy", "mirror_joints", "normalize", "pad_batch",
+    "read_bvh", "read_motion", "register_layout", "render_layout", "resample", "retarget",
+    "to_model", "validate_joints",
 ]

@@ -2,8 +2,9 @@
 
 A BVH file holds a joint hierarchy (offsets and channel lists) and per-frame channel values.
 World positions follow from chaining each joint's rotation (in its channel order) onto its
-parent's; end sites are dropped. Mapping to a layout matches joint names through an alias
-table that knows the common conventions (SMPL, Mixamo, CMU, Kinect).
+parent's; end sites are dropped. Which layout a file is in (and so which joint is which)
+is `mochat.skeleton.readers`' business: BVH conventions name the same joint differently
+(CMU's MotionBuilder-friendly LeftShoulder is a collar, its 3dsMax-friendly one a shoulder).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from mochat.errors import DataFormatError
-from mochat.skeleton.layout import SkeletonLayout
 
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
 
@@ -123,100 +124,33 @@ def _parse_motion(tokens: list[str], path: Path) -> tuple[int, float, np.ndarray
     return frames, frame_time, values.reshape(frames, -1)
 
 
-def _axis_rotation(axis: int, degrees: np.ndarray) -> np.ndarray:
-    """(T,) angles -> (T, 3, 3) rotations about one axis."""
-    r = np.radians(degrees)
-    c, s = np.cos(r), np.sin(r)
-    out = np.zeros((len(r), 3, 3))
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    out[:, axis, axis] = 1.0
-    out[:, i, i] = c
-    out[:, j, j] = c
-    out[:, i, j] = -s
-    out[:, j, i] = s
-    return out
-
-
 def _forward_kinematics(parents, offsets, channels, values) -> np.ndarray:
+    """Per-frame channel values -> world positions (T, J, 3).
+
+    A joint's rotation channels, in the order listed, are intrinsic Euler angles (the BVH
+    convention: "Zrotation Xrotation Yrotation" is Rz @ Rx @ Ry); its position channels,
+    where present (the root), replace its offset.
+    """
     frames = values.shape[0]
     num = len(parents)
-    world_rot = np.zeros((num, frames, 3, 3))
+    world_rot = [Rotation.identity(frames)] * num
     world_pos = np.zeros((num, frames, 3))
     col = 0
     for j in range(num):
-        local_rot = np.broadcast_to(np.eye(3), (frames, 3, 3)).copy()
         local_pos = np.broadcast_to(offsets[j], (frames, 3)).copy()
+        axes, cols = "", list[int]()
         for name in channels[j]:
-            axis = _AXIS[name[0]]
             if name.endswith("position"):
-                local_pos[:, axis] = values[:, col]  # the root's position replaces its offset
+                local_pos[:, _AXIS[name[0]]] = values[:, col]
             else:
-                local_rot = local_rot @ _axis_rotation(axis, values[:, col])
+                axes, cols = axes + name[0], [*cols, col]
             col += 1
+        local_rot = Rotation.from_euler(axes, values[:, cols], degrees=True) if axes \
+            else Rotation.identity(frames)
         p = parents[j]
         if p < 0:
             world_rot[j], world_pos[j] = local_rot, local_pos
         else:
-            world_pos[j] = world_pos[p] + np.einsum("tij,tj->ti", world_rot[p], local_pos)
-            world_rot[j] = world_rot[p] @ local_rot
+            world_pos[j] = world_pos[p] + world_rot[p].apply(local_pos)
+            world_rot[j] = world_rot[p] * local_rot
     return world_pos.transpose(1, 0, 2).astype(np.float32)  # (J, T, 3) -> (T, J, 3)
-
-
-def _canonical(name: str) -> str:
-    """'mixamorig:LeftUpLeg' -> 'leftupleg'; used to match names across conventions."""
-    name = name.split(":")[-1]
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-# Canonical BVH names (after _canonical) for each SMPL-22 / NTU-25 joint name.
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "pelvis": ("hips", "hip", "pelvis", "root"),
-    "left_hip": ("leftupleg", "lhip", "leftthigh", "lthigh", "lefthip"),
-    "right_hip": ("rightupleg", "rhip", "rightthigh", "rthigh", "righthip"),
-    "spine1": ("spine", "spine1", "lowerback", "abdomen"),
-    "spine2": ("spine1", "spine2", "chest"),
-    "spine3": ("spine2", "spine3", "chest2", "upperchest"),
-    "left_knee": ("leftleg", "lknee", "leftknee", "lshin", "leftshin"),
-    "right_knee": ("rightleg", "rknee", "rightknee", "rshin", "rightshin"),
-    "left_ankle": ("leftfoot", "lankle", "leftankle"),
-    "right_ankle": ("rightfoot", "rankle", "rightankle"),
-    "left_foot": ("lefttoebase", "lefttoe", "ltoe", "lfoot"),
-    "right_foot": ("righttoebase", "righttoe", "rtoe", "rfoot"),
-    "neck": ("neck", "neck1"),
-    "head": ("head",),
-    "left_collar": ("leftshoulder", "lcollar", "leftcollar", "lclavicle"),
-    "right_collar": ("rightshoulder", "rcollar", "rightcollar", "rclavicle"),
-    "left_shoulder": ("leftarm", "lshoulder", "leftuparm", "lhumerus"),
-    "right_shoulder": ("rightarm", "rshoulder", "rightuparm", "rhumerus"),
-    "left_elbow": ("leftforearm", "lelbow", "leftelbow", "lradius"),
-    "right_elbow": ("rightforearm", "relbow", "rightelbow", "rradius"),
-    "left_wrist": ("lefthand", "lwrist", "leftwrist", "lhand"),
-    "right_wrist": ("righthand", "rwrist", "rightwrist", "rhand"),
-}
-
-
-def bvh_to_layout(motion: BvhMotion, layout: SkeletonLayout, *, scale: float = 1.0,
-                  source: str = "bvh") -> np.ndarray:
-    """Pick the layout's joints out of a BVH motion by name: -> (T, J_layout, 3) * scale.
-
-    A BVH that uses the layout's own joint names maps one to one; otherwise each joint
-    takes the first of its aliases (Mixamo, CMU, Kinect conventions) that the file has.
-    """
-    by_name = {_canonical(n): i for i, n in enumerate(motion.joint_names)}
-    own = [_canonical(n) for n in layout.joint_names]
-    if all(c in by_name for c in own):
-        return motion.positions[:, [by_name[c] for c in own]] * np.float32(scale)
-    picked: list[int] = []
-    missing: list[str] = []
-    for name, canonical in zip(layout.joint_names, own, strict=True):
-        candidates = (*_ALIASES.get(name, ()), canonical)
-        hit = next((by_name[c] for c in candidates if c in by_name), None)
-        if hit is None:
-            missing.append(name)
-        else:
-            picked.append(hit)
-    if missing:
-        raise DataFormatError(
-            f"{source}: BVH joints {list(motion.joint_names)} do not cover layout "
-            f"{layout.name!r}; missing {missing}")
-    return motion.positions[:, picked] * np.float32(scale)

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from mochat.errors import DataFormatError, InvalidSkeletonError
-from mochat.skeleton.bvh import bvh_to_layout, read_bvh
+from mochat.skeleton.convention import Convention
 from mochat.skeleton.layout import SMPL22, SkeletonLayout, get_layout
 from mochat.skeleton.normalize import validate_joints
+from mochat.skeleton.readers import HUMANML3D_FPS, read_motion
 
-HUMANML3D_FPS = 20.0
 SPLITS = ("train", "val", "test")
 
 
@@ -90,18 +90,20 @@ def load_npy(path: str | Path, layout: SkeletonLayout | str = SMPL22, *,
     return validate_joints(arr, layout, max_frames=max_frames, source=str(path))
 
 
-def load_motion(path: str | Path, layout: SkeletonLayout | str = SMPL22, *,
-                bvh_scale: float = 0.01) -> tuple[np.ndarray, float]:
-    """Read any supported motion file -> ((T, J, 3), fps). BVH is assumed in cm by default."""
-    path = Path(path)
-    layout = get_layout(layout) if isinstance(layout, str) else layout
-    if path.suffix.lower() == ".bvh":
-        motion = read_bvh(path)
-        joints = bvh_to_layout(motion, layout, scale=bvh_scale, source=str(path))
-        return validate_joints(joints, layout, max_frames=None, source=str(path)), motion.fps
-    if path.suffix.lower() == ".npy":
-        return load_npy(path, layout), HUMANML3D_FPS
-    raise DataFormatError(f"{path}: unknown motion format {path.suffix!r}; expected .npy or .bvh")
+def load_motion(path: str | Path, layout: SkeletonLayout | str | None = None, *,
+                convention: Convention | None = None, fps: float | None = None,
+                model_layout: SkeletonLayout = SMPL22) -> tuple[np.ndarray, float]:
+    """Read any supported motion file -> ((T, J, 3) in `model_layout`, y up, metres; fps).
+
+    `layout` is the file's skeleton (found from a BVH's joint names when None; SMPL-22 for
+    npy). The rate is the file's own: `mochat.skeleton.to_model` also resamples.
+    """
+    from mochat.skeleton.adapt import to_model
+
+    motion = read_motion(path, layout, fps=fps)
+    moved = to_model(motion.joints, motion.layout, motion.fps, model_layout=model_layout,
+                     model_fps=motion.fps, convention=convention, source=motion.source)
+    return moved.joints, motion.fps
 
 
 class HumanML3DCorpus:

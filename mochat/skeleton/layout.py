@@ -7,12 +7,17 @@ layout, never from fixed indices, so the encoder runs on any skeleton that names
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
+import yaml
 
-from mochat.errors import UnknownLayoutError
+from mochat.errors import ConfigError, UnknownLayoutError
+from mochat.skeleton.convention import Convention
 
 GROUPS: tuple[str, ...] = ("arm", "leg", "trunk")
 
@@ -25,6 +30,10 @@ class SkeletonLayout:
     `groups[j]` is one of GROUPS. `mass_weights[j]` sum to 1 and give the default Global
     Joint (a mass-weighted centre); the encoder learns its own weights starting from these.
     `left_right` pairs mirror-image joints, for mirroring and side checks.
+    `correspondence` maps a model joint name (SMPL-22) to this layout's joint, or to a tuple
+    of its joints whose midpoint stands in (`mochat.skeleton.retarget`); model joints it
+    leaves out are synthesised. `convention` is how this layout's data is usually written
+    (up axis, units, handedness); readers and services let the user override it.
     """
 
     name: str
@@ -34,6 +43,8 @@ class SkeletonLayout:
     mass_weights: tuple[float, ...]
     left_right: tuple[tuple[int, int], ...] = ()
     aliases: Mapping[str, str] = field(default_factory=dict)
+    correspondence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    convention: Convention = field(default_factory=Convention)
 
     def __post_init__(self) -> None:
         n = len(self.joint_names)
@@ -63,6 +74,25 @@ class SkeletonLayout:
         if abs(total - 1.0) > 1e-6:
             object.__setattr__(self, "mass_weights",
                                tuple(float(w) / total for w in self.mass_weights))
+        self._check_correspondence()
+
+    def _check_correspondence(self) -> None:
+        fed: dict[str, str] = {}
+        for model_joint, sources in self.correspondence.items():
+            if not sources:
+                raise ValueError(f"layout {self.name!r}: correspondence of {model_joint!r} "
+                                 "names no joint")
+            unknown = [s for s in sources if s not in self.joint_names]
+            if unknown:
+                raise ValueError(f"layout {self.name!r}: correspondence of {model_joint!r} "
+                                 f"names unknown joints {unknown}")
+            if len(sources) == 1:  # one source joint may feed one model joint only
+                other = fed.setdefault(sources[0], model_joint)
+                if other != model_joint:
+                    raise ValueError(
+                        f"layout {self.name!r}: model joints {other!r} and {model_joint!r} "
+                        f"are both fed by {sources[0]!r}; map one and let the other be "
+                        "synthesised")
 
     @property
     def num_joints(self) -> int:
@@ -94,7 +124,9 @@ class SkeletonLayout:
     @classmethod
     def from_spec(cls, name: str, joint_names: Sequence[str], parents: Sequence[int],
                   groups: Mapping[str, str] | Sequence[str],
-                  mass_weights: Sequence[float] | None = None) -> SkeletonLayout:
+                  mass_weights: Sequence[float] | None = None, *,
+                  correspondence: Mapping[str, str | Sequence[str]] | None = None,
+                  convention: Convention | None = None) -> SkeletonLayout:
         """Build a layout for any skeleton: names + parents + a group per joint.
 
         `groups` is either a sequence aligned with `joint_names` or a mapping from joint
@@ -110,9 +142,12 @@ class SkeletonLayout:
         if mass_weights is None:
             default = {"trunk": 3.0, "leg": 2.0, "arm": 1.0}
             mass_weights = [default.get(g, 1.0) for g in group_seq]
+        links = {k: (v,) if isinstance(v, str) else tuple(v)
+                 for k, v in (correspondence or {}).items()}
         return cls(name=name, joint_names=tuple(joint_names), parents=tuple(parents),
                    groups=tuple(group_seq), mass_weights=tuple(mass_weights),
-                   left_right=_mirror_pairs(joint_names))
+                   left_right=_mirror_pairs(joint_names), correspondence=links,
+                   convention=convention or Convention())
 
 
 def _mirror_pairs(joint_names: Sequence[str]) -> tuple[tuple[int, int], ...]:
@@ -122,8 +157,8 @@ def _mirror_pairs(joint_names: Sequence[str]) -> tuple[tuple[int, int], ...]:
     for i, low in enumerate(lowered):
         if "left" in low:
             other = low.replace("left", "right", 1)
-        elif low.startswith("l_"):
-            other = "r_" + low[2:]
+        elif low.startswith("l"):  # l_x, lCollar, LHipJoint, lfemur
+            other = "r" + low[1:]
         else:
             continue
         if other in lowered:
@@ -158,51 +193,95 @@ SMPL22 = SkeletonLayout(
     left_right=_mirror_pairs(_SMPL22_NAMES),
 )
 
-# Kinect v2 / NTU RGB+D 25-joint order (0-based parents).
-_NTU25_NAMES = (
-    "spine_base", "spine_mid", "neck", "head", "left_shoulder", "left_elbow", "left_wrist",
-    "left_hand", "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip",
-    "left_knee", "left_ankle", "left_foot", "right_hip", "right_knee", "right_ankle",
-    "right_foot", "spine_shoulder", "left_hand_tip", "left_thumb", "right_hand_tip",
-    "right_thumb",
-)
-_NTU25_PARENTS = (-1, 0, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 1,
-                  7, 7, 11, 11)
-_NTU25_GROUPS = tuple(
-    "arm" if j in (4, 5, 6, 7, 8, 9, 10, 11, 21, 22, 23, 24) else
-    "leg" if 12 <= j <= 19 else "trunk"
-    for j in range(25)
-)
-_NTU25_MASS = tuple({"trunk": 0.11, "leg": 0.04, "arm": 0.0125}[g] for g in _NTU25_GROUPS)
-
-NTU25 = SkeletonLayout(
-    name="ntu25",
-    joint_names=_NTU25_NAMES,
-    parents=_NTU25_PARENTS,
-    groups=_NTU25_GROUPS,
-    mass_weights=_NTU25_MASS,
-    left_right=_mirror_pairs(_NTU25_NAMES),
-)
-
-_REGISTRY: dict[str, SkeletonLayout] = {SMPL22.name: SMPL22, NTU25.name: NTU25}
-_NAME_ALIASES = {"humanml3d": "smpl22", "smpl": "smpl22", "smpl-22": "smpl22", "ntu": "ntu25",
-                 "ntu-25": "ntu25", "kinect": "ntu25"}
 
 
-def register_layout(layout: SkeletonLayout) -> None:
+def layout_from_dict(data: Mapping[str, object], *, source: str = "layout") -> SkeletonLayout:
+    """A layout from a layout file's content (see `load_layout_file`)."""
+    try:
+        rows = data["joints"]
+        if not isinstance(rows, list) or not rows:
+            raise TypeError("'joints' must be a non-empty list of [name, parent, group]")
+        names = [str(r[0]) for r in rows]
+        index = {n: i for i, n in enumerate(names)}
+        parents = [-1 if r[1] is None else index[str(r[1])] for r in rows]
+        groups = [str(r[2]) for r in rows]
+        convention = Convention(**dict(data.get("convention") or {}))  # type: ignore[call-overload]
+        weights = data.get("mass_weights")
+        layout = SkeletonLayout.from_spec(
+            str(data["name"]), names, parents, groups,
+            None if weights is None else [float(w) for w in weights],  # type: ignore[attr-defined]
+            correspondence=dict(data.get("correspondence") or {}),  # type: ignore[call-overload]
+            convention=convention)
+    except (KeyError, TypeError, IndexError, ValueError) as err:
+        raise ConfigError(f"{source}: bad layout file: {err}; expected keys name, joints "
+                          "([name, parent or null, group] per joint), optional "
+                          "correspondence, convention, aliases, mass_weights") from err
+    if parents[0] != -1:
+        raise ConfigError(f"{source}: the first joint must be the root (parent null)")
+    return layout
+
+
+def load_layout_file(path: str | Path) -> SkeletonLayout:
+    """Read a layout file (YAML or JSON) and register it under its name.
+
+    Keys: `name`; `joints`, one `[name, parent, group]` per joint in storage order (the
+    first is the root, parent null; group arm/leg/trunk); optional `correspondence` (model
+    joint -> this layout's joint, or a list whose midpoint stands in), `convention`
+    (`up_axis`, `units`, `handedness`), `aliases` and `mass_weights`. The built-in layouts
+    in mochat/skeleton/layouts/ are written in this format.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read layout file: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a layout file holds a mapping, got {type(data).__name__}")
+    layout = layout_from_dict(data, source=str(path))
+    register_layout(layout, aliases=[str(a) for a in data.get("aliases") or ()])
+    return layout
+
+
+_REGISTRY: dict[str, SkeletonLayout] = {SMPL22.name: SMPL22}
+_NAME_ALIASES = {"humanml3d": "smpl22", "smpl": "smpl22", "smpl-22": "smpl22"}
+LAYOUT_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def register_layout(layout: SkeletonLayout, *, aliases: Sequence[str] = ()) -> None:
     """Make a custom layout available by name (for readers, services and the CLI)."""
-    _REGISTRY[layout.name] = layout
+    _REGISTRY[layout.name.lower()] = layout
+    for alias in aliases:
+        _NAME_ALIASES[alias.lower()] = layout.name.lower()
 
 
 def get_layout(name: str) -> SkeletonLayout:
-    """Look a layout up by name; the error lists the known names."""
+    """Look a layout up by name, alias or layout-file path; the error lists the known names.
+
+    A value ending in .yaml/.yml/.json is read as a layout file (and registered), so every
+    option that takes a layout name also takes a user's own layout file.
+    """
+    if name.lower().endswith(LAYOUT_FILE_SUFFIXES):
+        return load_layout_file(name)
     key = _NAME_ALIASES.get(name.lower(), name.lower())
     try:
         return _REGISTRY[key]
     except KeyError:
         raise UnknownLayoutError(
-            f"unknown layout {name!r}; expected one of {sorted(_REGISTRY)}") from None
+            f"unknown layout {name!r}; expected one of {sorted(_REGISTRY)} or a layout "
+            "file (.yaml/.json)") from None
 
 
 def layout_names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def _load_builtin_layouts() -> None:
+    folder = resources.files("mochat.skeleton") / "layouts"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            load_layout_file(Path(str(entry)))
+
+
+_load_builtin_layouts()
+NTU25 = get_layout("ntu25")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mochat.errors import DataFormatError, InvalidSkeletonError, UnknownLayoutError
-from mochat.skeleton import SMPL22, HumanML3DCorpus, bvh_to_layout, load_motion, read_bvh
+from mochat.skeleton import SMPL22, HumanML3DCorpus, load_motion, read_bvh, read_motion
 from mochat.synth import SynthConfig, write_corpus
 from mochat.synth.body import REST_OFFSETS
 
@@ -80,7 +80,7 @@ def _mixamo_bvh(tmp_path):
 
 
 def test_bvh_maps_mixamo_names_to_smpl22(tmp_path):
-    joints, fps = load_motion(_mixamo_bvh(tmp_path), SMPL22)  # cm -> m by default
+    joints, fps = load_motion(_mixamo_bvh(tmp_path))  # found as "mixamo": cm -> m
     assert joints.shape == (1, 22, 3) and fps == pytest.approx(20)
     # left wrist = root + hip chain... check one bone: elbow - shoulder = rest offset
     np.testing.assert_allclose(joints[0, 18] - joints[0, 16], REST_OFFSETS[18], atol=1e-5)
@@ -98,8 +98,10 @@ def test_bad_bvh_files_name_the_problem(tmp_path):
         read_bvh(short)
     three = tmp_path / "three.bvh"
     three.write_text(THREE_JOINT_BVH)
-    with pytest.raises(DataFormatError, match="missing"):
-        bvh_to_layout(read_bvh(three), SMPL22)
+    with pytest.raises(DataFormatError, match="no known skeleton layout matches"):
+        read_motion(three)  # Hips/Spine/Head is no registered convention
+    with pytest.raises(DataFormatError, match="lack layout 'smpl22'"):
+        read_motion(three, SMPL22)
 
 
 def test_bad_npy_files_name_the_problem(tmp_path):
