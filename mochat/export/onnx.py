@@ -88,7 +88,8 @@ def export_onnx(model: SkeletonEncoder, out_path: str | Path, *,
 def sidecar_for(model: SkeletonEncoder, opset: int = DEFAULT_OPSET) -> EncoderSidecar:
     return EncoderSidecar(kind=model.kind, layout=model.layout.name,
                           num_joints=model.layout.num_joints, feature_dim=model.feature_dim,
-                          max_frames=model.config.max_frames, opset=opset)
+                          max_frames=model.config.max_frames, opset=opset,
+                          fps=model.config.fps)
 
 
 def ort_session(onnx_path: str | Path, *, intra_op_threads: int = 0):  # -> InferenceSession

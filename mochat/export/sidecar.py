@@ -33,6 +33,7 @@ class EncoderSidecar:
     feature_dim: int
     max_frames: int
     opset: int
+    fps: float = 20.0  # the frame rate the encoder was trained at; inputs are resampled to it
     input_names: tuple[str, ...] = (INPUT_JOINTS, INPUT_MASK)
     output_names: tuple[str, ...] = (OUTPUT_FEATURES,)
     version: int = SIDECAR_VERSION

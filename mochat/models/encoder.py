@@ -70,6 +70,7 @@ class EncoderConfig:
     qkv_bias: bool = True
     views: tuple[str, ...] = ("first_frame",)
     lag_frames: int = 20  # the "lagged" view's delay: 1 s at 20 fps
+    fps: float = 20.0  # the rate of the motions it reads: every input is resampled to it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "views", tuple(self.views))  # JSON gives a list
@@ -77,6 +78,8 @@ class EncoderConfig:
                 len(set(self.views)) != len(self.views):
             raise ValueError(f"views {list(self.views)}: expected distinct names from "
                              f"{list(VIEWS)}")
+        if not 0 < self.fps < 1000:
+            raise ValueError(f"fps must be in (0, 1000), got {self.fps}")
         if self.lag_frames < 0:
             raise ValueError(f"lag_frames must be >= 0, got {self.lag_frames}")
         if self.token_dim % self.num_heads:
