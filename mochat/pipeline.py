@@ -193,7 +193,7 @@ class MoChatPipeline:
             head_spans = self.model.head_spans(gen.motion_tokens, gen.motion_mask,
                                                gen.hidden, text_mask, fmask)
         for i, ((conv, _), want) in enumerate(zip(items, wanted, strict=True)):
-            if not want:
+            if not want or conv.features.shape[0] == 0:  # text-only: no motion to ground
                 continue
             last = conv.features.shape[0] - 1
             if head_spans is not None:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from mochat.errors import ConfigError
+from mochat.errors import ConfigError, DataFormatError
 from mochat.metrics import frame_iou, temporal_recall
 from mochat.models.mochat import LLM_DIR, MoChat
 from training.lm import LMRecipe, lr_at
@@ -109,6 +109,8 @@ def head_recall(model: MoChat, items: list[CachedDialogue]) -> dict[str, float]:
         chunk = items[i:i + 64]
         hidden, text_mask, tokens, token_mask, feature_mask, spans = stack(chunk)
         spans_pred = model.head_spans(tokens, token_mask, hidden, text_mask, feature_mask)
+        if spans_pred is None:  # temporal dialogues are about a motion; this cache is not
+            raise DataFormatError("cached temporal dialogues without motion tokens")
         preds += [(float(s), float(e)) for s, e in spans_pred.round().tolist()]
         truth += [(float(s), float(e)) for s, e in spans.tolist()]
     return temporal_recall(preds, truth, iou=frame_iou)

@@ -207,7 +207,7 @@ class MoChat(nn.Module):
         else:
             logits = self.output_logits(out.logits, hidden)
         pred_spans = diou = boundary = None
-        if self.head is not None:
+        if self.head is not None and tokens.shape[1] > 0:  # a text-only batch: no span
             text_mask = self.head_text_mask(attention_mask, labels=labels)
             wanted = spans is not None and span_mask is not None and bool(span_mask.any())
             pred_spans, diou, boundary = self._head(
@@ -242,13 +242,17 @@ class MoChat(nn.Module):
         return mask & (index[None] < end[:, None])
 
     def head_spans(self, tokens: Tensor, token_mask: Tensor, hidden: Tensor,
-                   text_mask: Tensor, feature_mask: Tensor) -> Tensor:
-        """The regression head's spans (B, 2) in frames, for inference.
+                   text_mask: Tensor, feature_mask: Tensor) -> Tensor | None:
+        """The regression head's spans (B, 2) in frames, for inference; None when the batch
+        has no motion tokens (N = 0, text-only chats): there is nothing to ground. A
+        text-only sample beside motions gets a meaningless row; callers skip it.
 
         `hidden` (B, L, D) must start at the first real token of every row (right padding):
         the pooled head reads the attention column of position 0. `text_mask` comes from
         `head_text_mask`.
         """
+        if tokens.shape[1] == 0:
+            return None
         return self._head(tokens, token_mask, hidden, text_mask, feature_mask, None)[0]
 
     def _head(self, tokens: Tensor, token_mask: Tensor, hidden: Tensor, text_mask: Tensor,
@@ -258,6 +262,7 @@ class MoChat(nn.Module):
         mask). The "frames" head predicts the best start <= end tokens at inference and is
         trained on the softmax-expected tokens (DIoU) plus start/end cross-entropy."""
         assert self.head is not None, "this model has no regression head"
+        assert tokens.shape[1] > 0, "no motion tokens to ground"
         last = (feature_mask.sum(1, keepdim=True) - 1).clamp(min=1).to(hidden.dtype)  # (B, 1)
         out = self.head(tokens, token_mask, hidden, text_mask)
         diou = boundary = None

@@ -422,3 +422,24 @@ def test_answer_logprobs_match_an_unpadded_forward(tiny_llm_dir):
     assert pipeline.answer_logprobs([(short, "Which leg kicks?", "Right. Right.")])[0] != \
         pytest.approx(scores[0], abs=1e-3)
 
+
+
+@pytest.mark.parametrize("head", ["pooled", "frames"])
+def test_a_when_question_without_motion_gets_text_and_no_span(tiny_llm_dir, head):
+    # a text-only chat has no motion tokens to ground: no span (the frames head's
+    # convolutions crashed on a length-0 sequence); beside a motion, only that one has one
+    model = _model(tiny_llm_dir, head=head).eval()
+    pipeline = MoChatPipeline(model, max_new_tokens=3)
+    dim = model.encoder.feature_dim
+    text_only = Conversation(torch.zeros(0, dim))
+    [alone] = pipeline.answer_batch([(text_only, "When does the person wave?")])
+    assert isinstance(alone.text, str) and alone.span is None
+    mixed = pipeline.answer_batch([(text_only, "When does the person wave?"),
+                                   (Conversation(torch.randn(12, dim)), "When does it wave?")])
+    assert mixed[0].span is None and mixed[1].span is not None
+    with torch.no_grad():  # the forward (training's path) too: no span, no crash
+        ids = torch.tensor([encode_chat(model.tokenizer, text_only.messages("When?"),
+                                        num_motion_tokens=0).input_ids])
+        out = model(torch.zeros(1, 0, dim), torch.zeros(1, 0, dtype=torch.bool), ids,
+                    torch.ones_like(ids))
+    assert out.spans is None and out.logits is not None
