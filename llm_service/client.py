@@ -28,8 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "and ask about (opens a session)")
     p.add_argument("--new-session", action="store_true",
                    help="with --stream: open a session first and print its id")
-    p.add_argument("--layout", default="smpl22", help="layout of an uploaded .npy")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of an uploaded .npy")
+    p.add_argument("--layout", default=None,
+                   help="skeleton of an uploaded file: a layout name or a layout file "
+                        "(default: found from a BVH's joints; smpl22 for .npy)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of an uploaded file (default: the file's own; 20 for .npy)")
     selector = p.add_mutually_exclusive_group()
     selector.add_argument("--frames", help="FIRST:LAST absolute frames to ask about")
     selector.add_argument("--times", help="START_US:END_US capture times to ask about")
@@ -49,12 +52,12 @@ def _pair(text: str, flag: str) -> tuple[int, int]:
 
 
 def _upload(args: argparse.Namespace) -> llm_pb2.UploadedSequence:
-    from mochat.skeleton import get_layout, load_motion
+    from mochat.skeleton import SMPL22, load_motion
     from protos.convert import array_to_proto
 
-    layout = get_layout(args.layout)
-    joints, fps = load_motion(args.upload, layout)
-    seq = llm_pb2.UploadedSequence(layout=layout.name, fps=args.fps or fps)
+    # the file in the model's layout, y up, metres, at its own rate: the service resamples
+    joints, fps = load_motion(args.upload, args.layout, fps=args.fps)
+    seq = llm_pb2.UploadedSequence(layout=SMPL22.name, fps=fps)
     array_to_proto(joints, seq.joints)  # (T, J, 3)
     return seq
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mochat.errors import InvalidSkeletonError
 from mochat.models.chat_format import (
     IGNORE_INDEX,
     SKELETON_TOKEN,
@@ -27,10 +28,14 @@ from mochat.models.chat_format import (
 )
 from mochat.models.generate import greedy_decode
 from mochat.models.mochat import MoChat
-from mochat.skeleton import SMPL22, SkeletonLayout, normalize
+from mochat.skeleton import SMPL22, Convention, FrameMap, ModelMotion, SkeletonLayout, normalize
+from mochat.skeleton import to_model as adapt_to_model
 
 _WHEN = re.compile(r"\b(when|which frame|what frame|start frame|end frame|frame id|"
                    r"time span|what time|at what point|how long)\b", re.IGNORECASE)
+# Longest motion one conversation reads, in model frames (at 20 fps: 3.4 minutes, 1,024
+# motion tokens at pool 2); longer inputs are asked about by range.
+DEFAULT_MAX_MOTION_FRAMES = 2048
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mochat-smollm2-synth"
 
 
@@ -41,7 +46,11 @@ def asks_when(question: str) -> bool:
 
 @dataclass(frozen=True)
 class Span:
-    start: int  # frames, inclusive, relative to the motion's first frame
+    """Frames of the input's own numbering (its rate, not the model's), inclusive; times
+    are the instants of those frames, seconds from the input's first frame (so `end_s` is
+    the last frame's instant, not one frame later)."""
+
+    start: int
     end: int
     start_s: float
     end_s: float
@@ -51,8 +60,8 @@ class Span:
 class ChatAnswer:
     text: str
     span: Span | None
-    num_frames: int
-    fps: float
+    num_frames: int  # the input's, in its own numbering
+    fps: float  # the input's rate
     latency_s: float = 0.0
     first_token_s: float = 0.0
     num_tokens: int = 0
@@ -62,9 +71,30 @@ class ChatAnswer:
 class Conversation:
     """One motion's features and the turns so far: [(question, answer), ...]."""
 
-    features: torch.Tensor  # (T, D_m) encoder features; T = 0 for a text-only chat
-    fps: float = 20.0
+    features: torch.Tensor  # (T, D_m) encoder features at the model's rate; T = 0: no motion
+    fps: float = 20.0  # the features' (the model's) rate
     turns: list[tuple[str, str]] = field(default_factory=list)
+    frames: FrameMap | None = None  # model frames -> the input's own; None: the same
+    motion: ModelMotion | None = None  # how the input was adapted (layout, units, warnings)
+
+    def span(self, start: int, end: int) -> Span:
+        """A span in model frames -> the input's own frames and instants."""
+        if self.frames is None:
+            return Span(start, end, start / self.fps, end / self.fps)
+        first, last = self.frames.to_source(start), self.frames.to_source(end)
+        return Span(first, last, self.frames.seconds(first), self.frames.seconds(last))
+
+    @property
+    def source_frames(self) -> int:
+        """Frames of the input in its own numbering."""
+        return self.features.shape[0] if self.frames is None else self.frames.source_frames
+
+    @property
+    def source_fps(self) -> float:
+        return self.fps if self.frames is None else self.frames.source_fps
+
+    def with_turns(self, turns: Sequence[tuple[str, str]]) -> Conversation:
+        return Conversation(self.features, self.fps, [*turns], self.frames, self.motion)
 
     def messages(self, question: str | None) -> list[dict[str, str]]:
         turns = []
@@ -79,9 +109,11 @@ class Conversation:
 
 
 class MoChatPipeline:
-    def __init__(self, model: MoChat, *, max_new_tokens: int = 48) -> None:
+    def __init__(self, model: MoChat, *, max_new_tokens: int = 48,
+                 max_motion_frames: int = DEFAULT_MAX_MOTION_FRAMES) -> None:
         self.model = model.eval()
         self.max_new_tokens = max_new_tokens
+        self.max_motion_frames = max_motion_frames
         tok = model.tokenizer
         self.stop_ids: set[int] = {int(i) for i in (tok.eos_token_id,  # type: ignore[arg-type]
                                    tok.convert_tokens_to_ids("<|im_end|>")) if i is not None}
@@ -93,24 +125,58 @@ class MoChatPipeline:
         return cls(MoChat.from_pretrained(directory), **kwargs)  # type: ignore[arg-type]
 
     # -- motion -----------------------------------------------------------------------------
+    @property
+    def fps(self) -> float:
+        """The rate the checkpoint's encoder reads; every input is resampled to it."""
+        return float(self.model.encoder.config.fps)
+
     @torch.no_grad()
     def features(self, joints: np.ndarray, layout: SkeletonLayout = SMPL22) -> torch.Tensor:
-        """World joints (T, J, 3) -> encoder features (T, D_m), validated and normalised."""
-        encoder = self.model.encoder
-        x = normalize(joints, layout, max_frames=encoder.config.max_frames)
-        return encoder.encode(x[None])[0]
+        """Model-layout joints (T, J, 3) at the model's rate -> features (T, D_m).
 
-    def conversation(self, joints: np.ndarray, *, fps: float = 20.0,
-                     layout: SkeletonLayout = SMPL22) -> Conversation:
-        return Conversation(self.features(joints, layout), fps)
+        A motion longer than the encoder's window is encoded in windows that overlap by
+        `context` frames, each normalised on its own (as the live service's windows are);
+        a frame takes its feature from the window that saw the most of its past.
+        """
+        encoder = self.model.encoder
+        window = encoder.config.max_frames
+        total = joints.shape[0]
+        if total <= window:
+            return encoder.encode(normalize(joints, layout, max_frames=window)[None])[0]
+        context = min(window // 4, 64)
+        parts, start = [], 0
+        while start < total:
+            lo = max(0, start - context)
+            hi = min(total, lo + window)
+            x = normalize(joints[lo:hi], layout, max_frames=window)  # (<= window, J, 3)
+            parts.append(encoder.encode(x[None])[0][start - lo:])
+            start = hi
+        return torch.cat(parts)  # (T, D_m)
+
+    def conversation(self, joints: np.ndarray, *, fps: float | None = None,
+                     layout: SkeletonLayout = SMPL22, convention: Convention | None = None,
+                     source: str = "motion") -> Conversation:
+        """A conversation about source joints (T, J, 3) in any layout, rate and convention:
+        adapted to the model (`mochat.skeleton.to_model`), answers in the source's frames."""
+        motion = adapt_to_model(joints, layout, self.fps if fps is None else fps,
+                                model_layout=self.model.encoder.layout, model_fps=self.fps,
+                                convention=convention, source=source)
+        if motion.joints.shape[0] > self.max_motion_frames:
+            raise InvalidSkeletonError(
+                f"{source}: {motion.frames.source_frames} frames at {motion.frames.source_fps:g}"
+                f" fps are {motion.joints.shape[0] / self.fps:.0f} s, over the limit of "
+                f"{self.max_motion_frames / self.fps:.0f} s ({self.max_motion_frames} model "
+                "frames); ask about a shorter range")
+        features = self.features(motion.joints, self.model.encoder.layout)
+        return Conversation(features, self.fps, frames=motion.frames, motion=motion)
 
     # -- answering ----------------------------------------------------------------------------
     def chat(self, motion: np.ndarray | Conversation, question: str, *,
-             history: Sequence[tuple[str, str]] = (), fps: float = 20.0) -> ChatAnswer:
+             history: Sequence[tuple[str, str]] = (), fps: float | None = None) -> ChatAnswer:
         """Answer one question about a motion (world joints or a Conversation)."""
         conv = motion if isinstance(motion, Conversation) else self.conversation(motion, fps=fps)
         if history:
-            conv = Conversation(conv.features, conv.fps, [*history])
+            conv = conv.with_turns(history)
         return self.answer_batch([(conv, question)])[0]
 
     @torch.no_grad()
@@ -138,9 +204,10 @@ class MoChatPipeline:
             texts = [t if s is None else replace_span(t, s.start, s.end)
                      for t, s in zip(texts, spans, strict=True)]
         elapsed = time.perf_counter() - start
-        return [ChatAnswer(text, span, t, conv.fps, elapsed, gen.first_token_s, len(ids))
-                for (conv, _), text, span, t, ids
-                in zip(items, texts, spans, frames, gen.token_ids, strict=True)]
+        return [ChatAnswer(text, span, conv.source_frames, conv.source_fps, elapsed,
+                           gen.first_token_s, len(ids))
+                for (conv, _), text, span, ids
+                in zip(items, texts, spans, gen.token_ids, strict=True)]
 
     @torch.no_grad()
     def answer_logprobs(self, items: Sequence[tuple[Conversation, str, str]]) -> list[float]:
@@ -204,7 +271,7 @@ class MoChatPipeline:
                     continue
                 s, e = parsed
             s, e = max(0, min(s, last)), max(0, min(e, last))
-            spans[i] = Span(s, e, s / conv.fps, e / conv.fps)
+            spans[i] = conv.span(s, e)
         return spans
 
 
