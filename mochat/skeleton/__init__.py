@@ -1,6 +1,7 @@
 """Skeleton layouts, conventions, retargeting, resampling, normalisation and readers."""
 
 from mochat.skeleton.adapt import ModelMotion, to_model
+from mochat.skeleton.asf import read_asf_amc, write_asf_amc
 from mochat.skeleton.bvh import BvhMotion, read_bvh
 from mochat.skeleton.convention import Convention
 from mochat.skeleton.corpus import (
@@ -32,6 +33,6 @@ __all__ = [
     "Convention", "FrameMap", "HumanML3DCorpus", "ModelMotion", "MotionRecord", "Retargeted",
     "SkeletonLayout", "SourceMotion", "detect_layout", "get_layout", "layout_names",
     "load_layout_file", "load_motion", "load_npy", "mirror_joints", "normalize", "pad_batch",
-    "read_bvh", "read_motion", "register_layout", "render_layout", "resample", "retarget",
-    "to_model", "validate_joints",
+    "read_asf_amc", "read_bvh", "read_motion", "register_layout", "render_layout", "resample",
+    "retarget", "to_model", "validate_joints", "write_asf_amc",
 ]
