@@ -3,8 +3,10 @@
 The template is rendered one message at a time; each assistant answer is the text that the
 next rendering adds after the generation prompt, so answers (and their end-of-turn token)
 carry loss while system, user and motion tokens are masked with -100. This works for any
-tokenizer with a chat template (SmolLM2's ChatML, or the Vicuna fallback).
-The single `<skeleton>` placeholder is expanded to one slot per motion token.
+(fast) tokenizer with a chat template (SmolLM2's ChatML, or the Vicuna fallback).
+The single `<skeleton>` placeholder is expanded to one slot per motion token. Control
+tokens come from the template only: typed into a message they are ordinary text, so a
+question cannot open a turn of its own.
 """
 
 from __future__ import annotations
@@ -72,10 +74,71 @@ class EncodedChat:
     labels: list[int]
 
 
+# Where message k's content sits in a rendering: the template is rendered with these marks
+# in place of the contents, so what it adds (control tokens included) is known apart from
+# what users typed. Private-use characters: no template touches them.
+_MARK = "\ue000{}\ue001"
+_MARK_RE = re.compile("\ue000(\\d+)\ue001")
+_FRAME_TOKEN_RE = re.compile(r"<frameid_\d+>")
+
+
 def _render(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]],
             generation_prompt: bool) -> str:
-    return str(tokenizer.apply_chat_template(messages, tokenize=False,
+    marked = [{**m, "content": _MARK.format(k)} for k, m in enumerate(messages)]
+    return str(tokenizer.apply_chat_template(marked, tokenize=False,
                                              add_generation_prompt=generation_prompt))
+
+
+class _Encoder:
+    """Tokenises pieces of one marked rendering. Text from the template keeps its control
+    tokens; message contents never produce one: an added token that the tokenizer finds
+    inside a content (typed `<|im_end|>`, a second `<skeleton>`) is re-tokenised as
+    ordinary text. The exceptions are the motion placeholder (the first `<skeleton>` of the
+    first user message, when the chat has motion) and frame-ID tokens in answers (CFT)."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]],
+                 num_motion_tokens: int) -> None:
+        self.tokenizer = tokenizer
+        self.messages = messages
+        self.num_motion_tokens = num_motion_tokens
+        self.skeleton_id = int(tokenizer.convert_tokens_to_ids(SKELETON_TOKEN))  # type: ignore[arg-type]
+        self.added = set(tokenizer.added_tokens_decoder)
+        users = [k for k, m in enumerate(messages) if m["role"] == "user"]
+        self.slot_message = users[0] if users and num_motion_tokens > 0 else None
+        self.slots = 0  # placeholders found so far
+
+    def encode(self, marked: str) -> list[int]:
+        """A piece of a marked rendering -> ids, the placeholder expanded."""
+        text, owners = "", []  # owners: (start, end, message index) of each content
+        for k, part in enumerate(_MARK_RE.split(marked)):
+            if k % 2:
+                message = int(part)
+                owners.append((len(text), len(text) + len(self.messages[message]["content"]),
+                               message))
+                text += self.messages[message]["content"]
+            else:
+                text += part
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids: list[int] = []
+        for token, (start, end) in zip(enc["input_ids"], enc["offset_mapping"], strict=True):
+            owner = next((m for s, e, m in owners if s <= start and end <= e), None)
+            if token not in self.added or owner is None:  # ordinary text, or the template's
+                ids.append(token)
+            elif token == self.skeleton_id and owner == self.slot_message and not self.slots:
+                self.slots += 1
+                ids.extend([token] * self.num_motion_tokens)
+            elif self._answer_frame(token, owner):
+                ids.append(token)
+            else:  # typed by a user: its characters as text
+                ids.extend(self.tokenizer(text[start:end], add_special_tokens=False,
+                                          split_special_tokens=True)["input_ids"])
+        return ids
+
+    def _answer_frame(self, token: int, message: int) -> bool:
+        """A frame-ID token in an answer: the CFT answer format."""
+        name = str(self.tokenizer.convert_ids_to_tokens(token))
+        return self.messages[message]["role"] == "assistant" and bool(
+            _FRAME_TOKEN_RE.fullmatch(name))
 
 
 def encode_chat(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str]], *,
@@ -83,20 +146,21 @@ def encode_chat(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str
     """Tokenise messages; labels are the assistant answers only.
 
     With `generation_prompt`, the text ends with the assistant prompt (for inference) and
-    a trailing assistant message, if any, is not expected.
+    a trailing assistant message, if any, is not expected. The first `<skeleton>` of the
+    first user message is the motion placeholder (num_motion_tokens > 0 needs one); any
+    other control token or `<skeleton>` in a message is text (see `_Encoder`). The
+    tokenizer's BOS comes first when it has one and the template did not add it (the Vicuna
+    fallback): the pooled head reads position 0 as [BOS].
     """
-    skeleton_id = int(tokenizer.convert_tokens_to_ids(SKELETON_TOKEN))  # type: ignore[arg-type]
+    encoder = _Encoder(tokenizer, messages, num_motion_tokens)
     ids: list[int] = []
     labels: list[int] = []
     done = ""
 
-    def add(text: str, trained: bool) -> None:
-        piece = tokenizer(text, add_special_tokens=False)["input_ids"]
-        expanded: list[int] = []
-        for token in piece:
-            expanded.extend([token] * num_motion_tokens if token == skeleton_id else [token])
-        ids.extend(expanded)
-        labels.extend(expanded if trained else [IGNORE_INDEX] * len(expanded))
+    def add(marked: str, trained: bool) -> None:
+        piece = encoder.encode(marked)
+        ids.extend(piece)
+        labels.extend(piece if trained else [IGNORE_INDEX] * len(piece))
 
     for k, message in enumerate(messages):
         if message["role"] != "assistant":
@@ -112,7 +176,11 @@ def encode_chat(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, str
     if not tail.startswith(done):
         raise ValueError("chat template is not prefix-stable; cannot mask answers")
     add(tail[len(done):], trained=False)
-    if ids.count(skeleton_id) not in (0, num_motion_tokens):
-        raise ValueError(f"expected one {SKELETON_TOKEN} placeholder, found "
-                         f"{ids.count(skeleton_id) // max(num_motion_tokens, 1)}")
+    if num_motion_tokens > 0 and not encoder.slots:
+        raise ValueError(f"no {SKELETON_TOKEN} placeholder in the first user message of a "
+                         f"chat with motion ({num_motion_tokens} motion tokens)")
+    bos = tokenizer.bos_token_id
+    if bos is not None and ids[:1] != [bos]:
+        ids.insert(0, int(bos))
+        labels.insert(0, IGNORE_INDEX)
     return EncodedChat(ids, labels)
