@@ -3,7 +3,8 @@
 The model runs in a single dedicated thread, so the event loop keeps serving RPCs, reading
 Kafka and streaming tokens while a batch decodes. Generated pieces cross back to the loop
 with `call_soon_threadsafe` (in order, before the batch's completion). A question whose
-deadline passed during generation is dropped, not answered late.
+deadline passed during generation is dropped, not answered late. A batch that fails is
+answered again one question at a time: one question's error never fails the others.
 """
 
 from __future__ import annotations
@@ -58,14 +59,27 @@ class Engine:
         while True:
             jobs = await self.queue.take_batch(self.max_batch, self.batch_delay_s)
             self.metrics.queue_depth.set(len(self.queue))
-            try:
-                await self._answer(jobs)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # noqa: BLE001 - the worker survives a failed batch
-                log.error("batch_failed", exc_info=err, batch_size=len(jobs))
-                for job in jobs:
-                    job.fail(err)
+            await self._answer_isolated(jobs)
+
+    async def _answer_isolated(self, jobs: list[Job]) -> None:
+        """Answer a batch; when it fails, answer its questions one at a time, so that only
+        a question that fails alone gets the error, never the others it was batched with.
+        The worker survives either way."""
+        try:
+            await self._answer(jobs)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # noqa: BLE001 - one question's error is its own
+            if len(jobs) == 1:
+                log.error("question_failed", exc_info=err, **jobs[0].context)
+                jobs[0].fail(err)
+                return
+            log.warning("batch_failed_answering_alone", batch_size=len(jobs),
+                        error=type(err).__name__)
+            for job in jobs:
+                if job.first_token_s:  # its client has the failed try's pieces: no repeats
+                    job.on_text = None
+                await self._answer_isolated([job])
 
     def _generate(self, items: list[tuple[Any, str]], max_new_tokens: int,
                   on_token: Any) -> list[Any]:
