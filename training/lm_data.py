@@ -2,7 +2,9 @@
 
 The encoder is frozen in both stages, so features are computed once per motion and kept in
 memory; batches then cost only the LLM. Dialogue lines are those `mochat dialogues` writes:
-{"id", "motion_id", "task", "conversations": [{"from", "value"}...], "span": [s, e] | null}.
+{"id", "motion_id", "task", "conversations": [{"from", "value"}...], "span": [s, e] | null},
+and "frames": [first, last] on a dialogue about one segment of the motion (a HumanML3D
+caption with start/end times): `row_features` then gives the model those frames only.
 
 Mirror augmentation: `mirror_dialogue` turns a row into one about the motion's mirror image
 (motion id + MIRROR_SUFFIX, side words swapped); `load_record` turns such an id into the
@@ -228,13 +230,27 @@ def _answers_with_frame_tokens(row: dict) -> list[dict]:
             for turn in row["conversations"]]
 
 
+def row_features(row: dict, features: dict[str, Tensor]) -> Tensor:
+    """(T, D_m) features a dialogue is about: its motion's, only frames first..last
+    (inclusive) of a row with "frames". The features were computed over the whole motion,
+    so the segment's frames are sliced out of them, not encoded on their own."""
+    feats = features[row["motion_id"]]
+    if row.get("frames") is None:
+        return feats
+    first, last = (int(v) for v in row["frames"])
+    if not 0 <= first <= last < feats.shape[0]:
+        raise DataFormatError(f"dialogue {row.get('id')!r}: frames [{first}, {last}] outside "
+                              f"its motion's {feats.shape[0]} frames")
+    return feats[first:last + 1]
+
+
 def collate(rows: Sequence[dict], features: dict[str, Tensor],
             tokenizer: PreTrainedTokenizerBase, pool_frames: int, *,
             frame_tokens: bool = False) -> Batch:
     """frame_tokens: answers name frames as `<frameid_N>` tokens (the CFT variant)."""
     width_m = next(iter(features.values())).shape[1]
     no_motion = torch.zeros(0, width_m)
-    feats = [no_motion if r["motion_id"] is None else features[r["motion_id"]] for r in rows]
+    feats = [no_motion if r["motion_id"] is None else row_features(r, features) for r in rows]
     frames = [f.shape[0] for f in feats]
     turns = [_answers_with_frame_tokens(r) if frame_tokens else r["conversations"]
              for r in rows]

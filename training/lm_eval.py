@@ -1,7 +1,8 @@
 """Evaluate a MoChat model on the test dialogues: the paper's three tasks.
 
-- captions: the basic-understanding questions, scored against all captions of the motion
-  (BLEU@1/4, ROUGE-L, CIDEr, MiniLM-BERTScore);
+- captions: the basic-understanding questions, scored against all captions of what the
+  model was shown: the motion's whole-motion captions, or for a dialogue about one segment
+  ("frames") the captions of that segment (BLEU@1/4, ROUGE-L, CIDEr, MiniLM-BERTScore);
 - spatial: gap-filling left/right accuracy;
 - temporal: R@1 at IoU 0.3/0.5/0.7 (head spans for MoChat-R, parsed text otherwise), the
   IoU over inclusive frame numbers (`frame_iou`): answers and ground truth are both frames;
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from mochat.dialogue.build import caption_segments
 from mochat.dialogue.general import HELD_OUT_QUESTIONS
 from mochat.metrics import caption_scores, frame_iou, spatial_accuracy, temporal_recall
 from mochat.models.mochat import MoChat
@@ -30,6 +32,7 @@ from training.lm_data import (
     load_record,
     mirror_dialogue,
     read_dialogues,
+    row_features,
 )
 
 CAPTION_TASKS = ("basic",)
@@ -42,12 +45,20 @@ def gap_gold(row: dict) -> str:
     return first_turn(row)[1].strip().rstrip(".").lower()
 
 
+def caption_refs(corpus: HumanML3DCorpus, row: dict) -> list[str]:
+    """The captions a basic dialogue is scored against: those of the same frames (the whole
+    motion, or the row's "frames"), so a segment's caption never scores the whole motion."""
+    frames = None if row.get("frames") is None else tuple(row["frames"])
+    return [text for text, segment in caption_segments(load_record(corpus, row["motion_id"]))
+            if segment == frames]
+
+
 def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[str, torch.Tensor],
                 *, batch_size: int = 8) -> list[Any]:
     out = []
     for i in range(0, len(rows), batch_size):
         chunk = rows[i:i + batch_size]
-        items = [(Conversation(features[r["motion_id"]]), first_turn(r)[0]) for r in chunk]
+        items = [(Conversation(row_features(r, features)), first_turn(r)[0]) for r in chunk]
         out.extend(pipeline.answer_batch(items))
     return out
 
@@ -75,8 +86,7 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
     caption_rows = [r for r in rows if r["task"] in CAPTION_TASKS]
     if caption_rows:
         answers = answer_rows(pipeline, caption_rows, features)
-        refs = [[c.text for c in load_record(corpus, r["motion_id"]).captions]
-                for r in caption_rows]
+        refs = [caption_refs(corpus, r) for r in caption_rows]
         metrics["captions"] = caption_scores([a.text for a in answers], refs,
                                              bertscore=bertscore)
         metrics["captions_examples"] = [

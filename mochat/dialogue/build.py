@@ -3,13 +3,24 @@
 Output under `out/`:
     <split>/basic.jsonl, spatial.jsonl, spatial_gap.jsonl, temporal.jsonl   (train/val/test)
     train/general.jsonl                       the general-instruction set (no motion)
-    eval/captions_ids.txt, captions_ref{0,1,2}.txt     references of the test motions
-    eval/spatial_questions.txt     id+++++question+++++answer, aligned with test/spatial_gap
+    eval/captions_ids.txt, captions_ref{0,1,2}.txt     whole-motion references of the test
+                                   motions (motions with none are left out)
+    eval/captions_segments.txt     id+++++first+++++last+++++caption: the test captions of
+                                   one segment only (written when there are any)
+    eval/spatial_questions.txt     id+++++question+++++answer, aligned with test/spatial_gap;
+                                   a question about a segment has id `ID@first-last`
     eval/temporal_gt.txt           start+++++end, aligned with test/temporal.jsonl
     stats.json                     counts per split and task, left/right balance
 A motion's dialogues go to its corpus split only, so no test motion reaches training data.
-Temporal spans come from `spans/` when the corpus has them, else from the timestamp
-pipeline run on the motion's first caption.
+
+Caption times: a HumanML3D caption line `text#tokens#start#end` with start/end (seconds) not
+both 0 describes only that segment of the motion (`caption_frames`). Its basic, spatial and
+gap dialogues carry `"frames": [first, last]`, and it is never a whole-motion reference.
+
+Temporal spans come from `spans/` when the motion has them; else from its segment captions,
+which are exact temporal labels (caption -> the frames it covers); else from the timestamp
+pipeline run on the motion's first caption. BuildReport.temporal_source names the sources
+used, joined by " + " when motions differ.
 """
 
 from __future__ import annotations
@@ -20,13 +31,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from mochat.dialogue import builders as bld
+from mochat.dialogue.builders import Frames
 from mochat.dialogue.general import load_general_answers, training_pairs
 from mochat.metrics.files import SEP
-from mochat.skeleton.corpus import SPLITS, HumanML3DCorpus, MotionRecord
+from mochat.skeleton.corpus import SPLITS, Caption, HumanML3DCorpus, MotionRecord
+from mochat.skeleton.readers import HUMANML3D_FPS
 from mochat.timestamps import Annotator, RuleAnnotator, caption_actions, extract_actions
 
+log = structlog.get_logger(__name__)
+
 TASKS = ("basic", "spatial", "spatial_gap", "temporal")
+SPANS, CAPTION_TIMES, PIPELINE = "spans", "caption times", "timestamp pipeline"
 
 
 @dataclass
@@ -34,18 +52,67 @@ class BuildReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> task -> n
     gap_sides: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> side -> n
     general: int = 0
-    temporal_source: str = "spans"
+    temporal_source: str = SPANS  # the sources of temporal spans used, " + " between them
 
 
-def motion_spans(record: MotionRecord, annotator: Annotator) -> list[tuple[str, int, int]]:
-    """(motion text, start, end) of a motion's actions: ground truth or extracted."""
+def caption_frames(caption: Caption, num_frames: int, fps: float = HUMANML3D_FPS
+                   ) -> Frames | None:
+    """The motion frames [first, last] (inclusive) a caption describes; None: all of them.
+
+    start/end 0/0 (NaN is read as 0) is the whole motion. Otherwise first =
+    round(start_s * fps) and last = round(end_s * fps), clamped to [0, T - 1]: #1.0#2.5 at
+    20 fps is frames 20..50, 31 frames. (HumanML3D's own loader slices
+    [int(start*20):int(end*20)], an exclusive end, so at most a frame shorter.) A segment
+    that clamps to the whole motion is the whole motion (None); one that holds no frame of
+    the motion comes back empty, first > last.
+    """
+    if caption.start_s == 0.0 and caption.end_s == 0.0:
+        return None
+    first = max(0, round(caption.start_s * fps))
+    last = min(num_frames - 1, round(caption.end_s * fps))
+    return None if (first, last) == (0, num_frames - 1) else (first, last)
+
+
+def caption_segments(record: MotionRecord) -> list[tuple[str, Frames | None]]:
+    """(text, segment or None) per caption of the motion, in file order; a caption whose
+    segment holds no frame of the motion (it starts after the motion ends, or ends before
+    it starts) is left out."""
+    out = []
+    for caption in record.captions:
+        frames = caption_frames(caption, record.num_frames, record.fps)
+        if frames is None or frames[0] <= frames[1]:
+            out.append((caption.text, frames))
+    return out
+
+
+def _motion_text(caption: str) -> str:
+    """'A man waves.' -> 'a man waves': a caption as the {motion} of a temporal question."""
+    text = caption.strip().rstrip(".!?").strip()
+    return text[:1].lower() + text[1:]
+
+
+@dataclass(frozen=True)
+class TemporalLabels:
+    source: str | None  # SPANS, CAPTION_TIMES, PIPELINE; None: no caption to label from
+    spans: list[tuple[str, int, int]]  # (motion text, start, end), inclusive frames
+
+
+def motion_spans(record: MotionRecord, annotator: Annotator) -> TemporalLabels:
+    """(motion text, start, end) of a motion's actions: ground truth, its segment captions,
+    or extracted from its first caption by the timestamp pipeline."""
     if record.spans is not None:
-        return [(f"a person {s.phrase}", s.start, s.end) for s in record.spans]
-    if not record.captions:
-        return []
-    actions = caption_actions(record.captions[0].text)
+        return TemporalLabels(SPANS, [(f"a person {s.phrase}", s.start, s.end)
+                                      for s in record.spans])
+    segments = caption_segments(record)
+    timed = [(_motion_text(text), *frames) for text, frames in segments if frames is not None]
+    if timed:
+        return TemporalLabels(CAPTION_TIMES, list(dict.fromkeys(timed)))
+    if not segments:
+        return TemporalLabels(None, [])
+    actions = caption_actions(segments[0][0])  # every caption left is of the whole motion
     found = extract_actions(record.joints, actions, annotator)
-    return [(e.action, e.span[0], e.span[1]) for e in found if e.span is not None]
+    return TemporalLabels(PIPELINE, [(e.action, e.span[0], e.span[1])
+                                     for e in found if e.span is not None])
 
 
 def _general_dialogues() -> list[dict[str, Any]]:
@@ -61,34 +128,63 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
                     encoding="utf-8")
 
 
+@dataclass
+class SplitBuild:
+    sets: dict[str, list[dict[str, Any]]]  # task -> dialogues
+    records: list[MotionRecord]
+    temporal_sources: set[str]
+
+
 def build_split(corpus: HumanML3DCorpus, split: str, seed: int, annotator: Annotator
-                ) -> tuple[dict[str, list[dict[str, Any]]], list[MotionRecord]]:
+                ) -> SplitBuild:
     sets: dict[str, list[dict[str, Any]]] = {task: [] for task in TASKS}
     gaps: list[bld.GapItem] = []
-    records = []
+    records: list[MotionRecord] = []
+    sources: set[str] = set()
     for record in corpus.iter(split):
         rng = random.Random(f"{seed}-{record.motion_id}")
-        captions = [c.text for c in record.captions]
-        sets["basic"] += bld.basic_dialogues(record.motion_id, captions, rng)
-        sets["spatial"] += bld.spatial_dialogues(record.motion_id, captions, rng)
-        gaps += bld.gap_candidates(record.motion_id, captions)
-        sets["temporal"] += bld.temporal_dialogues(record.motion_id,
-                                                   motion_spans(record, annotator), rng)
+        segments = caption_segments(record)
+        if len(segments) < len(record.captions):
+            log.warning("captions outside the motion left out", motion_id=record.motion_id,
+                        left_out=len(record.captions) - len(segments),
+                        num_frames=record.num_frames)
+        captions, frames = [t for t, _ in segments], [f for _, f in segments]
+        sets["basic"] += bld.basic_dialogues(record.motion_id, captions, rng, frames=frames)
+        sets["spatial"] += bld.spatial_dialogues(record.motion_id, captions, rng,
+                                                 frames=frames)
+        gaps += bld.gap_candidates(record.motion_id, captions, frames=frames)
+        labels = motion_spans(record, annotator)
+        sets["temporal"] += bld.temporal_dialogues(record.motion_id, labels.spans, rng)
+        if labels.source is not None:
+            sources.add(labels.source)
         records.append(record)
     sets["spatial_gap"] = bld.gap_dialogues(bld.balance_gaps(gaps, seed))
-    return sets, records
+    return SplitBuild(sets, records, sources)
+
+
+def _eval_id(row: dict[str, Any]) -> str:
+    """A dialogue's motion id, `ID@first-last` when it is about a segment only."""
+    frames = row.get("frames")
+    return row["motion_id"] if frames is None else f"{row['motion_id']}@{frames[0]}-{frames[1]}"
 
 
 def _write_eval_files(out: Path, sets: dict[str, list[dict[str, Any]]],
                       records: list[MotionRecord]) -> None:
+    """A caption of one segment is no reference for the whole motion: captions_ref holds
+    whole-motion captions only, captions_segments the others with their frames."""
     folder = out / "eval"
     folder.mkdir(parents=True, exist_ok=True)
-    with_captions = [r for r in records if r.captions]
-    (folder / "captions_ids.txt").write_text("".join(f"{r.motion_id}\n" for r in with_captions))
+    whole = {r.motion_id: [t for t, f in caption_segments(r) if f is None] for r in records}
+    with_captions = [m for m, texts in whole.items() if texts]
+    (folder / "captions_ids.txt").write_text("".join(f"{m}\n" for m in with_captions))
     for k in range(3):  # motions with fewer than 3 captions repeat their last one
-        lines = [r.captions[min(k, len(r.captions) - 1)].text.strip() for r in with_captions]
+        lines = [whole[m][min(k, len(whole[m]) - 1)].strip() for m in with_captions]
         (folder / f"captions_ref{k}.txt").write_text("".join(f"{t}\n" for t in lines))
-    questions = [f"{d['motion_id']}{SEP}{d['conversations'][0]['value'].split(chr(10), 1)[1]}"
+    segments = [f"{r.motion_id}{SEP}{f[0]}{SEP}{f[1]}{SEP}{t.strip()}"
+                for r in records for t, f in caption_segments(r) if f is not None]
+    if segments:
+        (folder / "captions_segments.txt").write_text("".join(f"{s}\n" for s in segments))
+    questions = [f"{_eval_id(d)}{SEP}{d['conversations'][0]['value'].split(chr(10), 1)[1]}"
                  f"{SEP}{d['conversations'][1]['value'].rstrip('.').lower()}"
                  for d in sets["spatial_gap"]]
     (folder / "spatial_questions.txt").write_text("".join(f"{q}\n" for q in questions))
@@ -102,19 +198,23 @@ def build_dialogues(data: str | Path, out: str | Path, *, seed: int = 0,
     corpus, out = HumanML3DCorpus(data), Path(out)
     annotator = annotator or RuleAnnotator()
     report = BuildReport()
+    sources: set[str] = set()
     for split in SPLITS:
         if not (corpus.root / f"{split}.txt").exists():
             continue
-        sets, records = build_split(corpus, split, seed, annotator)
-        for task, rows in sets.items():
+        built = build_split(corpus, split, seed, annotator)
+        for task, rows in built.sets.items():
             _write_jsonl(out / split / f"{task}.jsonl", rows)
-        report.counts[split] = {task: len(rows) for task, rows in sets.items()}
-        sides = [d["conversations"][1]["value"].rstrip(".").lower() for d in sets["spatial_gap"]]
+        report.counts[split] = {task: len(rows) for task, rows in built.sets.items()}
+        sides = [d["conversations"][1]["value"].rstrip(".").lower()
+                 for d in built.sets["spatial_gap"]]
         report.gap_sides[split] = {s: sides.count(s) for s in ("left", "right")}
-        if any(r.spans is None for r in records):
-            report.temporal_source = "timestamp pipeline"
+        sources |= built.temporal_sources
         if split == "test":
-            _write_eval_files(out, sets, records)
+            _write_eval_files(out, built.sets, built.records)
+    if sources:
+        report.temporal_source = " + ".join(s for s in (SPANS, CAPTION_TIMES, PIPELINE)
+                                            if s in sources)
     if general:
         rows = _general_dialogues()
         _write_jsonl(out / "train" / "general.jsonl", rows)

@@ -3,6 +3,9 @@
 Every dialogue is one JSON object:
     {"id", "motion_id", "task", "conversations": [{"from": "human", "value": "<skeleton>\\n..."},
      {"from": "gpt", "value": ...}, ...], "span": [start, end] or null}
+plus `"frames": [first, last]` (inclusive motion frames) on a dialogue about one segment of
+the motion only: one built from a HumanML3D caption with start/end times. Training then
+shows the model only those frames; a dialogue without "frames" is about the whole motion.
 The human turn of the first exchange carries the `<skeleton>` placeholder. Randomness (which
 template, which gap) comes from an rng seeded per motion, so a motion's dialogues do not
 depend on which other motions are built with it.
@@ -19,6 +22,7 @@ from typing import Any
 from mochat.dialogue import templates as tpl
 
 Dialogue = dict[str, Any]
+Frames = tuple[int, int]  # a caption's segment: first and last motion frame, inclusive
 
 _SUBJECT = re.compile(
     r"^\s*((?:a|an|the|this|one)\s+(?:person|man|woman|human|figure|guy|individual|"
@@ -37,15 +41,31 @@ _NOT_A_SIDE = re.compile(r"\ball right\b|\bright (?:away|now|after|before|back)\
 
 
 def new_dialogue(task: str, motion_id: str, index: int,
-                 turns: Sequence[tuple[str, str]], span: tuple[int, int] | None = None
-                 ) -> Dialogue:
-    """A dialogue from (question, answer) turns; the first question gets `<skeleton>`."""
+                 turns: Sequence[tuple[str, str]], span: tuple[int, int] | None = None,
+                 frames: Frames | None = None) -> Dialogue:
+    """A dialogue from (question, answer) turns; the first question gets `<skeleton>`.
+    `frames`: the segment the dialogue is about (no "frames" key: the whole motion)."""
     conversations = []
     for k, (question, answer) in enumerate(turns):
         value = tpl.with_skeleton(question) if k == 0 else question
         conversations += [{"from": "human", "value": value}, {"from": "gpt", "value": answer}]
-    return {"id": f"{task}-{motion_id}-{index}", "motion_id": motion_id, "task": task,
-            "conversations": conversations, "span": list(span) if span else None}
+    row: Dialogue = {"id": f"{task}-{motion_id}-{index}", "motion_id": motion_id, "task": task,
+                     "conversations": conversations, "span": list(span) if span else None}
+    if frames is not None:
+        row["frames"] = list(frames)
+    return row
+
+
+def distinct_captions(captions: Sequence[str], frames: Sequence[Frames | None] | None = None
+                      ) -> list[tuple[str, Frames | None]]:
+    """(stripped caption, its segment or None for the whole motion), each pair once, in
+    order, blanks dropped. `frames` lines up with `captions`; None: all whole-motion. The
+    same text over two segments stays two items: they describe different frames."""
+    segments = [None] * len(captions) if frames is None else list(frames)
+    if len(segments) != len(captions):
+        raise ValueError(f"{len(captions)} captions but {len(segments)} segments")
+    return list(dict.fromkeys((c.strip(), f) for c, f in zip(captions, segments, strict=True)
+                              if c.strip()))
 
 
 def split_subject(caption: str) -> tuple[str, str]:
@@ -75,13 +95,14 @@ def _sentence(subject: str, clauses: Sequence[str]) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-def basic_dialogues(motion_id: str, captions: Sequence[str], rng: random.Random
-                    ) -> list[Dialogue]:
-    """One dialogue per distinct caption: a random basic instruction, the caption as answer."""
+def basic_dialogues(motion_id: str, captions: Sequence[str], rng: random.Random, *,
+                    frames: Sequence[Frames | None] | None = None) -> list[Dialogue]:
+    """One dialogue per distinct caption: a random basic instruction, the caption as answer.
+    `frames`: each caption's segment (`distinct_captions`)."""
     out: list[Dialogue] = []
-    for k, caption in enumerate(dict.fromkeys(c.strip() for c in captions if c.strip())):
+    for k, (caption, segment) in enumerate(distinct_captions(captions, frames)):
         question = rng.choice(tpl.BASIC_INSTRUCTIONS)
-        out.append(new_dialogue("basic", motion_id, k, [(question, caption)]))
+        out.append(new_dialogue("basic", motion_id, k, [(question, caption)], frames=segment))
     return out
 
 
@@ -106,28 +127,31 @@ def part_answers(caption: str) -> dict[str, str]:
     return {part: _sentence(subject, clauses) for part, clauses in by_part.items()}
 
 
-def spatial_dialogues(motion_id: str, captions: Sequence[str], rng: random.Random
-                      ) -> list[Dialogue]:
-    """Per caption with body-part keywords: one multi-turn dialogue, one turn per part."""
+def spatial_dialogues(motion_id: str, captions: Sequence[str], rng: random.Random, *,
+                      frames: Sequence[Frames | None] | None = None) -> list[Dialogue]:
+    """Per caption with body-part keywords: one multi-turn dialogue, one turn per part.
+    `frames`: each caption's segment (`distinct_captions`)."""
     out: list[Dialogue] = []
-    for caption in dict.fromkeys(c.strip() for c in captions if c.strip()):
+    for caption, segment in distinct_captions(captions, frames):
         answers = part_answers(caption)
         if not answers:
             continue
         turns = [(rng.choice(tpl.SPATIAL_INSTRUCTIONS).format(body_part=part), answer)
                  for part, answer in answers.items()]
-        out.append(new_dialogue("spatial", motion_id, len(out), turns))
+        out.append(new_dialogue("spatial", motion_id, len(out), turns, frames=segment))
     return out
 
 
 @dataclass(frozen=True)
 class GapItem:
-    """One gap-filling candidate: `caption` with the side word at `start:end` blanked."""
+    """One gap-filling candidate: `caption` with the side word at `start:end` blanked;
+    `frames` the caption's segment (None: the whole motion)."""
 
     motion_id: str
     caption: str
     start: int
     end: int
+    frames: Frames | None = None
 
     @property
     def answer(self) -> str:
@@ -164,11 +188,14 @@ def mirror_text(text: str) -> str:
     return "".join(out) + text[last:]
 
 
-def gap_candidates(motion_id: str, captions: Sequence[str]) -> list[GapItem]:
-    """Every side word ('left'/'right', not 'right away') of every distinct caption."""
+def gap_candidates(motion_id: str, captions: Sequence[str], *,
+                   frames: Sequence[Frames | None] | None = None) -> list[GapItem]:
+    """Every side word ('left'/'right', not 'right away') of every distinct caption.
+    `frames`: each caption's segment (`distinct_captions`)."""
     items = []
-    for caption in dict.fromkeys(c.strip() for c in captions if c.strip()):
-        items += [GapItem(motion_id, caption, m.start(), m.end()) for m in side_words(caption)]
+    for caption, segment in distinct_captions(captions, frames):
+        items += [GapItem(motion_id, caption, m.start(), m.end(), segment)
+                  for m in side_words(caption)]
     return items
 
 
@@ -179,7 +206,9 @@ def balance_gaps(items: Sequence[GapItem], seed: int) -> list[GapItem]:
     right = [i for i in items if i.answer == "right"]
     n = min(len(left), len(right))
     kept = rng.sample(left, n) + rng.sample(right, n)
-    return sorted(kept, key=lambda i: (i.motion_id, i.caption, i.start))
+    # the segment only breaks ties (same text over two segments): whole-motion items keep
+    # the order they had before segments existed
+    return sorted(kept, key=lambda i: (i.motion_id, i.caption, i.start, i.frames or (-1, -1)))
 
 
 def gap_dialogues(items: Sequence[GapItem]) -> list[Dialogue]:
@@ -188,7 +217,8 @@ def gap_dialogues(items: Sequence[GapItem]) -> list[Dialogue]:
     for item in items:
         k = counts[item.motion_id] = counts.get(item.motion_id, -1) + 1
         out.append(new_dialogue("spatial_gap", item.motion_id, k,
-                                [(item.question, item.answer.capitalize() + ".")]))
+                                [(item.question, item.answer.capitalize() + ".")],
+                                frames=item.frames))
     return out
 
 

@@ -59,6 +59,22 @@ def test_basic_dialogues_deduplicate_captions():
     assert all(d["task"] == "basic" and d["span"] is None for d in out)
 
 
+def test_a_caption_of_a_segment_gives_dialogues_with_its_frames():
+    captions = ["a person walks.", "a person walks.", "a person walks.", "he waves a hand."]
+    frames = [None, None, (20, 50), (20, 50)]
+    # the same text over other frames is another caption: 3 distinct, not 2
+    basic = bld.basic_dialogues("M1", captions, random.Random(0), frames=frames)
+    assert [(d["id"], d.get("frames")) for d in basic] == [
+        ("basic-M1-0", None), ("basic-M1-1", [20, 50]), ("basic-M1-2", [20, 50])]
+    assert "frames" not in basic[0]  # a whole-motion row has no key at all
+    (spatial,) = bld.spatial_dialogues("M1", captions, random.Random(0), frames=frames)
+    assert spatial["frames"] == [20, 50]  # only "he waves a hand." names a body part
+    gaps = bld.gap_candidates("M1", ["raise the left hand."], frames=[(3, 9)])
+    assert [d["frames"] for d in bld.gap_dialogues(gaps)] == [[3, 9]]
+    with pytest.raises(ValueError, match="4 captions but 1 segments"):
+        bld.basic_dialogues("M1", captions, random.Random(0), frames=[None])
+
+
 def test_gap_candidates_blank_each_side_word():
     items = bld.gap_candidates("M1", ["raise the left hand, then kick right away with the "
                                       "right foot"])

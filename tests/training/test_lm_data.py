@@ -10,8 +10,11 @@ import pytest
 import torch
 
 from mochat.dialogue import mirror_text
+from mochat.dialogue.build import build_dialogues
 from mochat.errors import DataFormatError
 from mochat.models import build_encoder, encoder_tiny
+from mochat.models.chat_format import SKELETON_TOKEN
+from mochat.models.llm import load_llm
 from mochat.skeleton import (
     SMPL22,
     ActionSpan,
@@ -21,17 +24,22 @@ from mochat.skeleton import (
     normalize,
 )
 from mochat.skeleton.corpus import write_record
+from mochat.synth import SynthConfig, write_corpus
 from training.lm import LMRecipe, training_rows
 from training.lm_data import (
     MIRROR_SUFFIX,
     blanked_action,
+    collate,
     encode_corpus,
     first_turn,
     gap_kinds,
     kind_groups,
     load_record,
     mirror_dialogue,
+    read_dialogues,
+    row_features,
 )
+from training.lm_eval import caption_refs
 
 
 def test_mirror_dialogue_swaps_sides_and_keeps_the_span():
@@ -144,3 +152,51 @@ def test_training_rows_repeat_each_gap_kind_by_its_factor(tmp_path):
     # (`turn_gaps`, the older spelling of `after_turn`), everything else once
     assert ids == {"row-0": 1, "row-0~mirror": 1, "row-1": 3, "row-1~mirror": 3, "row-2": 1,
                    "row-3": 2, "row-3~mirror": 2}
+
+
+@pytest.fixture(scope="module")
+def timed(tmp_path_factory) -> tuple:
+    """8 motions (seed 3); caption 1 of train motion S000000 (99 frames) gets #1.0#2.5, so
+    its dialogues are about frames 20..50 (31 frames) and its neighbours' about all 99."""
+    root = tmp_path_factory.mktemp("timed")
+    write_corpus(root / "corpus", SynthConfig(motions=8, seed=3))
+    path = root / "corpus" / "texts" / "S000000.txt"
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].rsplit("#", 2)[0] + "#1.0#2.5"
+    path.write_text("\n".join(lines) + "\n")
+    build_dialogues(root / "corpus", root / "dialogues", general=False)
+    rows = [r for r in read_dialogues(root / "dialogues", "train", tasks=["basic"])
+            if r["motion_id"] == "S000000"]
+    return root / "corpus", rows, [line.split("#")[0] for line in lines]
+
+
+def test_collate_shows_a_segment_dialogue_its_frames_only(timed, tiny_llm_dir):
+    _, rows, _ = timed
+    assert [r.get("frames") for r in rows] == [None, [20, 50], None]
+    # frame t's features are all t: what a row is given names its frames
+    features = {"S000000": torch.arange(99.0)[:, None].repeat(1, 4)}  # (T, D_m) = (99, 4)
+    _, tokenizer = load_llm(str(tiny_llm_dir))
+    tokenizer.add_tokens([SKELETON_TOKEN], special_tokens=True)
+    batch = collate(rows, features, tokenizer, pool_frames=4)
+    assert batch.feature_mask.sum(1).tolist() == [99, 31, 99]
+    assert batch.features[1, :31, 0].tolist() == list(range(20, 51))
+    assert batch.features[0, :, 0].tolist() == list(range(99))  # whole rows as before
+    skeleton = tokenizer.convert_tokens_to_ids(SKELETON_TOKEN)
+    # motion tokens: ceil(99 / 4) = 25 for the whole motion, ceil(31 / 4) = 8 for 20..50
+    assert (batch.input_ids == skeleton).sum(1).tolist() == [25, 8, 25]
+
+
+def test_row_features_refuse_frames_outside_the_motion():
+    features = {"M1": torch.zeros(10, 4)}
+    row = {"id": "basic-M1-1", "motion_id": "M1", "frames": [5, 10]}  # last frame is 9
+    with pytest.raises(DataFormatError, match=r"basic-M1-1.*\[5, 10\] outside .* 10 frames"):
+        row_features(row, features)
+    assert row_features({**row, "frames": [5, 9]}, features).shape == (5, 4)  # 5..9
+    assert row_features({"motion_id": "M1"}, features) is features["M1"]
+
+
+def test_a_segment_caption_is_scored_against_its_own_segment(timed):
+    corpus, rows, captions = timed
+    # the whole-motion rows against captions 0 and 2, the timed row against caption 1 only
+    refs = [caption_refs(HumanML3DCorpus(corpus), r) for r in rows]
+    assert refs == [[captions[0], captions[2]], [captions[1]], [captions[0], captions[2]]]
