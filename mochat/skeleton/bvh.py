@@ -10,13 +10,15 @@ is `mochat.skeleton.readers`' business: BVH conventions name the same joint diff
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from mochat.errors import DataFormatError
+from mochat.errors import DataFormatError, InvalidSkeletonError
+from mochat.skeleton.rotations import shortest_arc
 
 _AXIS = {"X": 0, "Y": 1, "Z": 2}
 
@@ -154,3 +156,83 @@ def _forward_kinematics(parents, offsets, channels, values) -> np.ndarray:
             world_pos[j] = world_pos[p] + world_rot[p].apply(local_pos)
             world_rot[j] = world_rot[p] * local_rot
     return world_pos.transpose(1, 0, 2).astype(np.float32)  # (J, T, 3) -> (T, J, 3)
+
+
+def write_bvh(path: str | Path, joint_names: Sequence[str], parents: Sequence[int],
+              positions: np.ndarray, fps: float, *, order: str = "ZYX") -> Path:
+    """World joints (T, J, 3) of a tree (parents[0] == -1, parents[j] < j) -> a BVH file.
+
+    The first frame is the rest pose: offsets are its bone vectors. Every later frame's
+    joint rotations are fitted to its bones: a joint with several children takes the
+    weighted least-squares rotation of their bone vectors (Kabsch), one with a single child
+    the shortest arc from where its parent's rotation puts that bone, a leaf its parent's.
+    The root has position channels; every joint has rotation channels in `order` (CMU's
+    ZYX). `read_bvh` gives the positions back exactly when each joint's children move
+    rigidly with it and bones keep their length (forward kinematics makes such motion);
+    otherwise the fit's residual is the error.
+    """
+    arr = np.asarray(positions, dtype=np.float64)
+    frames, num, _ = arr.shape
+    if len(joint_names) != num or len(parents) != num or parents[0] != -1 or \
+            any(not 0 <= p < j for j, p in enumerate(parents) if j):
+        raise InvalidSkeletonError("write_bvh needs one name and parent per joint, parents[0] "
+                                   "= -1 and every other parent before its joint")
+    children = [[c for c in range(num) if parents[c] == j] for j in range(num)]
+    rest = arr[0] - arr[0][list(parents)]  # (J, 3) bone vectors; the root's row is unused
+    world = _fit_rotations(arr, rest, parents, children)
+    rot = " ".join(f"{axis}rotation" for axis in order)
+    lines = ["HIERARCHY"]
+    listed: list[int] = []
+
+    def emit(j: int, depth: int) -> None:
+        listed.append(j)
+        pad = "  " * depth
+        off = np.zeros(3) if j == 0 else rest[j]
+        lines.extend([f"{pad}{'ROOT' if j == 0 else 'JOINT'} {joint_names[j]}", f"{pad}{{",
+                      f"{pad}  OFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}",
+                      f"{pad}  CHANNELS " + (f"6 Xposition Yposition Zposition {rot}"
+                                             if j == 0 else f"3 {rot}")])
+        for c in children[j]:
+            emit(c, depth + 1)
+        if not children[j]:
+            lines.extend([f"{pad}  End Site", f"{pad}  {{", f"{pad}    OFFSET 0 0 0",
+                          f"{pad}  }}"])
+        lines.append(f"{pad}}}")
+
+    emit(0, 0)
+    columns = [arr[:, 0]]
+    for j in listed:  # channel values in the order the hierarchy lists joints (depth first)
+        local = world[j] if j == 0 else world[parents[j]].inv() * world[j]
+        columns.append(local.as_euler(order, degrees=True))
+    values = np.concatenate(columns, axis=1)  # (T, 3 + 3 J)
+    lines += ["MOTION", f"Frames: {frames}", f"Frame Time: {1.0 / fps:.8f}"]
+    lines += [" ".join(f"{v:.6f}" for v in row) for row in values]
+    out = Path(path)
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def _fit_rotations(arr: np.ndarray, rest: np.ndarray, parents: Sequence[int],
+                   children: list[list[int]]) -> list[Rotation]:
+    """Per joint, its world rotation in every frame (see `write_bvh`)."""
+    frames = arr.shape[0]
+    world: list[Rotation] = []
+    for j in range(len(parents)):
+        kids = [c for c in children[j] if np.linalg.norm(rest[c]) > 1e-9]
+        base = world[parents[j]] if j else Rotation.identity(frames)
+        if len(kids) >= 2 or (j == 0 and kids):
+            current = arr[:, kids] - arr[:, [j]]  # (T, C, 3)
+            weights = np.linalg.norm(rest[kids], axis=-1)
+            h = np.einsum("c,ci,tcj->tij", weights, rest[kids], current)  # (T, 3, 3)
+            u, _, vt = np.linalg.svd(h)
+            d = np.sign(np.linalg.det(np.einsum("tij,tjk->tik", u, vt)))
+            fix = np.broadcast_to(np.eye(3), h.shape).copy()
+            fix[:, 2, 2] = d
+            world.append(Rotation.from_matrix(np.einsum("tji,tjk,tlk->til", vt, fix, u)))
+        elif kids:
+            c = kids[0]
+            start = base.apply(np.tile(rest[c], (frames, 1)))
+            world.append(shortest_arc(start, arr[:, c] - arr[:, j]) * base)
+        else:
+            world.append(base)
+    return world

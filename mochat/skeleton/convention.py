@@ -76,6 +76,16 @@ class Convention:
         out = _TO_Y_UP[self.up_axis].apply(out.reshape(-1, 3)).reshape(out.shape)
         return (out * scale).astype(np.float32)
 
+    def from_model(self, joints: np.ndarray) -> np.ndarray:
+        """The inverse of `to_model`: y-up metre joints -> this convention (for writers)."""
+        if self.units == "auto":
+            raise ConfigError("units='auto' has no inverse; name the units to write")
+        out = np.asarray(joints, dtype=np.float64) / UNITS[self.units]
+        out = _TO_Y_UP[self.up_axis].inv().apply(out.reshape(-1, 3)).reshape(out.shape)
+        if self.handedness == "left":
+            out = out * np.array([-1.0, 1.0, 1.0])
+        return out.astype(np.float32)
+
 
 def guess_units(height: float) -> tuple[str, float]:
     """The unit under which a body `height` (in file units) is most human: (name, m/unit).

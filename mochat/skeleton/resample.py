@@ -30,7 +30,8 @@ def _check_fps(fps: float, what: str) -> float:
 
 def resampled_length(frames: int, src_fps: float, dst_fps: float) -> int:
     """Frames at dst_fps whose instants lie within the source's: floor((T-1) r) + 1."""
-    return int(np.floor((frames - 1) * dst_fps / src_fps + 1e-6)) + 1
+    # 1e-3 of a frame: a BVH frame time written to 8 digits must not cost the last frame
+    return int(np.floor((frames - 1) * dst_fps / src_fps + 1e-3)) + 1
 
 
 def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
@@ -49,7 +50,8 @@ def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
         flat = sosfiltfilt(sos, flat, axis=0, padlen=min(3 * (2 * len(sos) + 1), frames - 1))
     times = np.arange(frames) / src
     num = resampled_length(frames, src, dst)
-    out = interp1d(times, flat, axis=0, assume_sorted=True)(np.arange(num) / dst)
+    wanted = np.minimum(np.arange(num) / dst, times[-1])  # within the source, see above
+    out = interp1d(times, flat, axis=0, assume_sorted=True)(wanted)
     return out.reshape(num, *arr.shape[1:]).astype(np.float32)  # (T', J, 3)
 
 

@@ -9,7 +9,7 @@ synthesised from the ones it has, with proportions taken from the SMPL rest pose
 - spine1..3: along the chain from the pelvis to the neck, at their rest heights;
 - neck: above the shoulders' midpoint; head: above the neck;
 - collars: between the top of the spine, the neck and the shoulder;
-- feet (toes): ahead of the ankle along the body's facing, square to the shin.
+- feet (toes): the rest pose's foot, carried by the shin's swing in the body's heading.
 
 Every source must give the limbs themselves (hips, knees, ankles, shoulders, elbows,
 wrists); a source without them cannot stand in for the model's body. The result records
@@ -26,6 +26,7 @@ import numpy as np
 
 from mochat.errors import InvalidSkeletonError
 from mochat.skeleton.layout import SMPL22, SkeletonLayout
+from mochat.skeleton.rotations import shortest_arc
 
 REQUIRED = ("left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
             "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
@@ -149,19 +150,23 @@ def _collar(side: str) -> Callable[[Joints], np.ndarray]:
 
 
 def _foot(side: str) -> Callable[[Joints], np.ndarray]:
-    # rest, per metre of shin: 0.30 forward, 0.1375 down the shin, 0.0625 outward of the
-    # ankle; "forward" is the body's facing made square to the shin, so a kick lifts the toes
+    """The toes as if rigid with the shin (the foot's own angle is unknown): the rest-pose
+    offset, per metre of shin 0.30 forward, 0.1375 down, 0.0625 outward of the ankle in the
+    body's heading frame, turned by the shin's swing away from straight down."""
     def build(j: Joints) -> np.ndarray:
         ankle, knee = j[f"{side}_ankle"], j[f"{side}_knee"]
-        shin = _width(j, f"{side}_ankle", f"{side}_knee")
-        down = _unit(ankle - knee)
-        up = np.array([0.0, 1.0, 0.0], dtype=np.float32)
-        across = j["left_hip"] - j["right_hip"]  # toward the body's left
+        up = np.array([0.0, 1.0, 0.0])
+        across = (j["left_hip"] - j["right_hip"]).astype(np.float64)  # toward the left
         across = _unit(across - (across @ up)[:, None] * up)
-        forward = np.cross(across, up)
-        forward = _unit(forward - np.sum(forward * down, -1, keepdims=True) * down)
-        outward = across if side == "left" else -across
-        return ankle + shin * (0.30 * forward + 0.1375 * down + 0.0625 * outward)
+        heading = np.stack([across, np.broadcast_to(up, across.shape),
+                            np.cross(across, up)], axis=-1)  # (T, 3, 3): body -> world
+        shin = np.einsum("tji,tj->ti", heading, ankle - knee)  # in the body frame
+        down = np.tile([0.0, -1.0, 0.0], (len(shin), 1))
+        outward = 1.0 if side == "left" else -1.0
+        rest = np.array([0.0625 * outward, -0.1375, 0.30])
+        offset = shortest_arc(down, shin).apply(np.tile(rest, (len(shin), 1)))
+        length = np.linalg.norm(shin, axis=-1, keepdims=True)
+        return ankle + length * np.einsum("tij,tj->ti", heading, offset)
     return build
 
 
