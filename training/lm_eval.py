@@ -24,6 +24,7 @@ from mochat.metrics import caption_scores, frame_iou, spatial_accuracy, temporal
 from mochat.models.mochat import MoChat
 from mochat.pipeline import Conversation, MoChatPipeline
 from mochat.skeleton import HumanML3DCorpus
+from training.eval_baselines import baseline_metrics
 from training.lm_data import (
     encode_corpus,
     first_turn,
@@ -66,12 +67,15 @@ def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[s
 def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path, *,
                    per_task: int = 40, max_new_tokens: int = 40, seed: int = 0,
                    bertscore: bool = True, tasks: Sequence[str] | None = None,
-                   mirror: bool = False, split: str = "test") -> dict[str, Any]:
+                   mirror: bool = False, split: str = "test",
+                   baselines: bool = True) -> dict[str, Any]:
     """Metrics (x100) per task on up to `per_task` test dialogues of each task; `tasks`
     keeps some tasks of that same sample (e.g. the cheap spatial_gap and temporal ones).
     `mirror` scores the same sample on the motions' mirror images (side words swapped): a
     model that reads the side from the motion scores about the same on both. `split` picks
-    the dialogues (default the test split; "val" to check a choice made on the test split)."""
+    the dialogues (default the test split; "val" to check a choice made on the test split).
+    `baselines` adds what structure alone scores on the same rows (`metrics["baselines"]`,
+    training/eval_baselines.py), to read every figure against."""
     model.eval()
     pipeline = MoChatPipeline(model, max_new_tokens=max_new_tokens)
     rows = read_dialogues(dialogues, split, limit_per_task=per_task, seed=seed)
@@ -110,6 +114,11 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
         gts = [(float(r["span"][0]), float(r["span"][1])) for r in temporal_rows]
         metrics["temporal"] = temporal_recall(preds, gts, iou=frame_iou)
         metrics["temporal"]["unanswered"] = sum(a.span is None for a in answers)
+    if baselines:
+        metrics["baselines"] = baseline_metrics(
+            corpus_dir, dialogues, gap_rows=gap_rows, temporal_rows=temporal_rows,
+            caption_rows=caption_rows,
+            caption_refs=[caption_refs(corpus, r) for r in caption_rows])
     no_motion = torch.zeros(0, model.encoder.feature_dim)
     # "Who are you?": held out of every training dialogue; a sensible answer says what it is
     question = HELD_OUT_QUESTIONS[0]
