@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mochat.metrics import caption_scores, frame_iou, spatial_accuracy, temporal_recall
 from mochat.metrics import baselines as base
+from mochat.metrics import caption_scores, frame_iou, spatial_accuracy, temporal_recall
 from mochat.skeleton import HumanML3DCorpus
 from training.lm_data import MIRROR_SUFFIX, first_turn, read_dialogues
 
