@@ -156,9 +156,10 @@ class Bench:
                    MOCHAT_INGEST_FRAMES_TOPIC=topics["frames"],
                    MOCHAT_INGEST_FEATURES_TOPIC=topics["features"],
                    MOCHAT_INGEST_DLQ_TOPIC=topics["dlq"], MOCHAT_INGEST_GROUP_ID=f"bench-{tag}",
-                   MOCHAT_INGEST_WINDOW_FRAMES=str(a.window_frames),
-                   MOCHAT_INGEST_STEP_FRAMES=str(a.step_frames),
-                   MOCHAT_INGEST_GRACE_FRAMES=str(a.grace_frames),
+                   # the service takes seconds; these frame counts are at the replay's FPS
+                   MOCHAT_INGEST_WINDOW_S=str(a.window_frames / FPS),
+                   MOCHAT_INGEST_STEP_S=str(a.step_frames / FPS),
+                   MOCHAT_INGEST_GRACE_MS=str(1000.0 * a.grace_frames / FPS),
                    **{f"MOCHAT_INGEST_{k}": v for k, v in GROUP.items()})
         log = self.workdir / f"ingest-{tag}.log"
         with open(log, "wb") as out:

@@ -1,11 +1,13 @@
 """Model backends behind one interface: (B, T, J, 3) joints + (B, T) mask -> (B, T, D).
 
-`load_backend(settings)` picks ONNX Runtime or TensorRT and reads the model's sidecar
-(`mochat.export.sidecar`, torch-free) for its layout, feature width and frame limit.
+`load_backend(settings)` registers the user's layout files, picks ONNX Runtime or TensorRT
+and reads the model's sidecar (`mochat.export.sidecar`, torch-free) for its layout, rate,
+feature width and frame limit.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -16,6 +18,7 @@ from encoder_service.errors import BackendUnavailableError
 from encoder_service.settings import EncoderSettings
 from mochat.errors import ConfigError
 from mochat.export.sidecar import INPUT_JOINTS, INPUT_MASK, EncoderSidecar, read_sidecar
+from mochat.serving import load_layout_files
 from mochat.skeleton import SkeletonLayout, get_layout
 
 TENSORRT_SUFFIXES = (".engine", ".plan", ".trt")
@@ -23,13 +26,15 @@ TENSORRT_SUFFIXES = (".engine", ".plan", ".trt")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the service validates requests against; built from the sidecar."""
+    """What the service validates requests against; built from the sidecar. Windows in any
+    registered layout at any rate are brought to `layout` at `fps` before the model."""
 
     encoder: str  # "<file name>@v<sidecar version>", stamped on every MotionFeatures
     kind: str
     layout: SkeletonLayout
     feature_dim: int
-    max_frames: int
+    max_frames: int  # at `fps`
+    fps: float = 20.0  # the rate the model was trained at (the sidecar's)
 
     @classmethod
     def from_sidecar(cls, model: Path, sidecar: EncoderSidecar) -> ModelSpec:
@@ -37,9 +42,11 @@ class ModelSpec:
         if layout.num_joints != sidecar.num_joints:
             raise ConfigError(f"{model}: sidecar says {sidecar.num_joints} joints, layout "
                               f"{layout.name!r} has {layout.num_joints}")
+        if not (math.isfinite(sidecar.fps) and sidecar.fps > 0):
+            raise ConfigError(f"{model}: sidecar fps must be > 0, got {sidecar.fps!r}")
         return cls(encoder=f"{model.name}@v{sidecar.version}", kind=sidecar.kind,
                    layout=layout, feature_dim=sidecar.feature_dim,
-                   max_frames=sidecar.max_frames)
+                   max_frames=sidecar.max_frames, fps=float(sidecar.fps))
 
 
 class EncoderBackend(Protocol):
@@ -125,6 +132,7 @@ def load_backend(settings: EncoderSettings) -> tuple[EncoderBackend, ModelSpec]:
     model = settings.model
     if not model.is_file():
         raise ConfigError(f"model file not found: {model}")
+    load_layout_files(settings.layout_files)  # before the sidecar: it may name one of them
     spec = ModelSpec.from_sidecar(model, read_sidecar(model))
     name = resolve_backend_name(settings)
     if name == "onnxruntime":

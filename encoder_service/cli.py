@@ -25,7 +25,9 @@ def register(serve_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue-windows", type=int)
     p.add_argument("--no-batching", dest="batching", action="store_false", default=None,
                    help="run every request alone")
-    p.add_argument("--max-frames", type=int)
+    p.add_argument("--max-frames", type=int, help="frames per window at the model's rate")
+    p.add_argument("--layout-file", dest="layout_files", action="append", metavar="FILE",
+                   help="a skeleton layout file (YAML/JSON) windows may come in; repeatable")
     p.add_argument("--max-request-bytes", type=int)
     p.add_argument("--shutdown-grace-s", type=float)
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))

@@ -76,8 +76,9 @@ class EncoderServer:
                                                                             s.host)
         await serving.set_serving(self.health, SERVICE_NAME, True)
         log.info("serving", host=s.host, port=self.port, metrics_port=self.metrics_port,
-                 encoder=spec.encoder, layout=spec.layout.name, feature_dim=spec.feature_dim,
-                 max_frames=limits.max_frames, backend=backend.name,
+                 encoder=spec.encoder, layout=spec.layout.name, fps=spec.fps,
+                 feature_dim=spec.feature_dim, max_frames=limits.max_frames,
+                 layout_files=[str(p) for p in s.layout_files], backend=backend.name,
                  providers=list(backend.providers), batching=s.batching,
                  max_batch=max_batch, max_delay_ms=s.max_delay_ms)
         return self.port

@@ -16,6 +16,7 @@ from encoder_service.errors import InvalidRequestError, NotServingError, QueueFu
 from encoder_service.metrics import EncoderMetrics
 from encoder_service.validation import RequestLimits, features_message, prepare_request
 from mochat.errors import MoChatError
+from mochat.skeleton import layout_names
 from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc
 
 log = structlog.get_logger("encoder_service")
@@ -154,4 +155,4 @@ class EncoderServicer(encoder_pb2_grpc.EncoderServiceServicer):
             encoder=spec.encoder, layout=spec.layout.name, num_joints=spec.layout.num_joints,
             feature_dim=spec.feature_dim, max_frames=runtime.limits.max_frames,
             backend=runtime.backend.name, providers=list(runtime.backend.providers),
-            max_batch=runtime.batcher.max_batch)
+            max_batch=runtime.batcher.max_batch, fps=spec.fps, layouts=layout_names())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mochat.serving import split_paths
 
 
 class EncoderSettings(BaseSettings):
@@ -35,8 +37,14 @@ class EncoderSettings(BaseSettings):
     max_queue_windows: int = Field(1024, ge=1, description="queued windows before "
                                                            "RESOURCE_EXHAUSTED")
 
-    max_frames: int | None = Field(None, ge=1, description="frames per window; unset = the "
-                                                           "model's limit from its sidecar")
+    layout_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="extra skeleton layout files (YAML/JSON) loaded and "
+        "registered at start, so windows may come in them; in the variable a comma-separated "
+        "list or a JSON list")
+
+    max_frames: int | None = Field(None, ge=1, description="frames per window at the model's "
+                                   "rate, after resampling; unset = the model's limit from its "
+                                   "sidecar")
     max_windows_per_request: int = Field(256, ge=1)
     max_request_bytes: int = Field(16 * 1024 * 1024, ge=1024,
                                    description="larger requests get INVALID_ARGUMENT")
@@ -44,3 +52,5 @@ class EncoderSettings(BaseSettings):
     shutdown_grace_s: float = Field(10.0, ge=0.0, description="time in-flight calls get to "
                                                               "finish on SIGTERM")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    _split_layout_files = field_validator("layout_files", mode="before")(split_paths)

@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames-topic")
     p.add_argument("--features-topic")
     p.add_argument("--dlq-topic")
+    p.add_argument("--layout-file", dest="layout_files", action="append", metavar="FILE",
+                   help="a skeleton layout file (YAML/JSON) frames may name; repeatable")
     p.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     return p

@@ -43,7 +43,7 @@ def decode_frame(payload: bytes | None, offset: int = -1) -> StreamFrame | Rejec
         return Rejection(DlqReason.BAD_SHAPE, f"joints: shape {shape} with {len(data)} bytes "
                          "is not a (J, 3) float32 array")
     joints = np.frombuffer(data, dtype=_LE_F32).reshape(shape)  # (J, 3)
-    rejection = check_frame(msg.stream_id, msg.frame_index, msg.layout, joints)
+    rejection = check_frame(msg.stream_id, msg.frame_index, msg.layout, joints, fps=msg.fps)
     if rejection is not None:
         return rejection
     layout = _canonical_layout(msg.layout)  # aliases share one stream layout

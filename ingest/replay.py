@@ -1,18 +1,24 @@
 """`mochat replay`: play motion files to Kafka as live `mochat.v1.Frame` streams.
 
-Each of `--streams N` streams plays one file (stream i plays file i mod the number of files),
-resampled to `--fps`, with frame numbers from `--start-frame` on and capture times taken
-from the wall clock when the frame is sent (or from the nominal schedule with
-`--as-fast-as-possible`). Records are keyed by stream id, as capture systems must do.
+Each of `--streams N` streams plays one file (stream i plays file i mod the number of files)
+as the capture system that recorded it would have sent it: in the file's own layout (read
+by `mochat.skeleton.read_motion`, which finds a BVH's layout by its joint names), at the
+file's own rate, in the file's own coordinates. Receivers (ingest, the encoder service)
+apply the layout's convention (up axis, units) when they bring it to the model. `--fps`
+resamples every file to one rate; `--units/--up-axis/--handedness` say the files are not in
+their layout's convention, and replay rewrites them into it. Frame numbers start at
+`--start-frame`; capture times come from the wall clock when a frame is sent (or from the
+nominal schedule with `--as-fast-as-possible`). Records are keyed by stream id, as capture
+systems must do.
 
-    mochat replay new_joints/000001.npy --topic mocap.frames --fps 120 --streams 4 \
-        --bootstrap-servers 127.0.0.1:9092
+    mochat replay walk.bvh new_joints/000001.npy --streams 4 --bootstrap-servers 127.0.0.1:9092
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,14 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from mochat.errors import ConfigError, DataFormatError
-from mochat.skeleton import get_layout, load_motion
+from mochat.skeleton import Convention, SkeletonLayout, get_layout, read_motion, resample
+from mochat.skeleton.convention import HANDEDNESS, UNITS, UP_AXES
+from mochat.skeleton.readers import MOTION_SUFFIXES
 
 
 @dataclass(frozen=True)
 class ReplayStream:
     stream_id: str
-    joints: np.ndarray  # (T, J, 3) at the replay fps
+    joints: np.ndarray  # (T, J, 3) at `fps`, in the layout's own convention
     layout: str
+    fps: float
     start_frame: int = 0
 
     @property
@@ -43,33 +52,18 @@ class ReplayStats:
     max_lag_ms: float  # how far behind the real-time schedule sending fell
 
 
-def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
-    """(T, J, 3) at src_fps -> (T', J, 3) at dst_fps by linear interpolation in time.
-
-    T' = floor((T - 1) * dst_fps / src_fps) + 1, so the last frame never extrapolates.
-    """
-    if src_fps <= 0 or dst_fps <= 0:
-        raise ConfigError(f"fps must be > 0, got {src_fps} -> {dst_fps}")
-    if src_fps == dst_fps or joints.shape[0] < 2:
-        return joints.astype(np.float32, copy=False)
-    src_t = np.arange(joints.shape[0]) / src_fps
-    num = int(np.floor((joints.shape[0] - 1) * dst_fps / src_fps + 1e-9)) + 1
-    dst_t = np.arange(num) / dst_fps
-    flat = joints.reshape(joints.shape[0], -1)  # (T, J*3)
-    out = np.stack([np.interp(dst_t, src_t, flat[:, c]) for c in range(flat.shape[1])], axis=1)
-    return out.reshape(num, *joints.shape[1:]).astype(np.float32)  # (T', J, 3)
-
-
 def motion_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Expand a HumanML3D corpus directory to its new_joints/*.npy; keep files as given."""
+    """Expand a directory (a HumanML3D corpus: its new_joints/) to its motion files; keep
+    files as given."""
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             joints_dir = path / "new_joints" if (path / "new_joints").is_dir() else path
-            found = sorted(joints_dir.glob("*.npy")) + sorted(joints_dir.glob("*.bvh"))
+            found = sorted(p for p in joints_dir.iterdir()
+                           if p.suffix.lower() in MOTION_SUFFIXES)
             if not found:
-                raise DataFormatError(f"{path}: no .npy or .bvh motion files")
+                raise DataFormatError(f"{path}: no motion files ({', '.join(MOTION_SUFFIXES)})")
             out.extend(found)
         elif path.is_file():
             out.append(path)
@@ -78,61 +72,97 @@ def motion_files(paths: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def load_streams(paths: Sequence[str | Path], *, streams: int, fps: float,
-                 layout: str = "smpl22", prefix: str = "replay",
+def into_layout_convention(joints: np.ndarray, given: Convention,
+                           layout: SkeletonLayout) -> np.ndarray:
+    """(T, J, 3) in the `given` convention -> the same joints in the layout's own, which is
+    what receivers assume of a stream in that layout.
+
+    Both conventions are linear maps to the model's frame (rotation, mirror, scale), so the
+    layout's is inverted through its matrix. A layout whose units are 'auto' gets metres
+    (its receivers guess the unit from the body's size).
+    """
+    metres = given.to_model(joints)  # (T, J, 3) y up, metres
+    own = layout.convention
+    scale = 1.0 if own.units == "auto" else UNITS[own.units]
+    basis = own.to_model(np.eye(3, dtype=np.float32)[None], scale=1.0)[0]  # row i = f(e_i)
+    flat = metres.reshape(-1, 3) / scale @ np.linalg.inv(basis)  # x_model = x_own @ basis
+    return flat.reshape(metres.shape).astype(np.float32)
+
+
+def load_streams(paths: Sequence[str | Path], *, streams: int, fps: float | None = None,
+                 layout: str | None = None, file_fps: float | None = None,
+                 convention: dict[str, str | None] | None = None, prefix: str = "replay",
                  start_frame: int = 0, stagger_frames: int = 0) -> list[ReplayStream]:
-    """N replay streams over the motion files; stream i starts at start_frame + i*stagger."""
+    """N replay streams over the motion files; stream i starts at start_frame + i*stagger.
+
+    `layout` names the files' skeleton (a name or a layout file; default: each file's,
+    SMPL-22 for .npy). `fps` resamples every file to that rate (default: each file's own;
+    `file_fps` is the rate of files that state none, .npy's 20 otherwise). `convention`
+    ({"up_axis", "units", "handedness"}, None = the layout's) says how the files are
+    written when that is not the layout's convention.
+    """
     if streams < 1:
         raise ConfigError(f"--streams must be >= 1, got {streams}")
-    lay = get_layout(layout)
-    files = motion_files(paths)
-    motions = [resample(*load_motion(f, lay), fps) for f in files[:streams]]
-    return [ReplayStream(f"{prefix}-{i}", motions[i % len(motions)], lay.name,
-                         start_frame + i * stagger_frames) for i in range(streams)]
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise ConfigError(f"--fps must be > 0, got {fps}")
+    lay = get_layout(layout) if layout else None
+    overrides = {k: v for k, v in (convention or {}).items() if v}
+    played = []
+    for path in motion_files(paths)[:streams]:
+        motion = read_motion(path, lay, fps=file_fps)
+        joints = motion.joints
+        if overrides:
+            given = motion.layout.convention.with_overrides(**overrides)
+            joints = into_layout_convention(joints, given, motion.layout)
+        rate = motion.fps if fps is None else fps
+        played.append((resample(joints, motion.fps, rate), motion.layout.name, rate))
+    return [ReplayStream(f"{prefix}-{i}", *played[i % len(played)],
+                         start_frame=start_frame + i * stagger_frames) for i in range(streams)]
 
 
 SendFn = Callable[[ReplayStream, int, bytes], object]
 
 
-async def replay(streams: Sequence[ReplayStream], send: SendFn, *, fps: float,
-                 realtime: bool = True, loops: int = 1) -> ReplayStats:
-    """Call `send(stream, frame_index, payload)` for every frame, tick by tick at `fps`.
+async def replay(streams: Sequence[ReplayStream], send: SendFn, *, realtime: bool = True,
+                 loops: int = 1) -> ReplayStats:
+    """Call `send(stream, frame_index, payload)` for every frame of every stream, each
+    stream at its own rate: its frame k is due at t0 + k / its fps.
 
-    All streams send frame k of their motion at tick k; with `loops` > 1 each motion repeats
-    with frame numbers continuing. In real time, tick k is due at t0 + k / fps; a late
-    schedule is caught up, and the worst lag is reported.
+    Frames go out in due order (streams in order on ties); with `loops` > 1 each motion
+    repeats with frame numbers continuing. In real time a late schedule is caught up and
+    the worst lag is reported; otherwise capture times follow the nominal schedule.
     """
     from ingest.codec import encode_frame
 
-    t0, wall0 = time.monotonic(), time.time()
-    total = max(s.num_frames for s in streams) * loops
+    t0, wall0_us = time.monotonic(), int(time.time() * 1e6)
+    due: list[tuple[float, int, int]] = [(0.0, i, 0) for i in range(len(streams))]  # s, i, k
     sent, max_lag = 0, 0.0
-    for tick in range(total):
-        due = t0 + tick / fps
+    while due:
+        at_s, i, tick = heapq.heappop(due)
+        s = streams[i]
         if realtime:
-            lag = time.monotonic() - due
+            lag = time.monotonic() - (t0 + at_s)
             if lag < 0:
                 await asyncio.sleep(-lag)
             else:
                 max_lag = max(max_lag, lag)
-        capture_us = int(time.time() * 1e6) if realtime else int((wall0 + tick / fps) * 1e6)
-        for s in streams:
-            if tick >= s.num_frames * loops:
-                continue
-            index = s.start_frame + tick
-            payload = encode_frame(s.stream_id, index, s.joints[tick % s.num_frames],
-                                   layout=s.layout, capture_time_us=capture_us, fps=fps)
-            result = send(s, index, payload)
-            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                await result
-            sent += 1
-        if not realtime and tick % 64 == 63:
+        capture_us = int(time.time() * 1e6) if realtime else wall0_us + round(at_s * 1e6)
+        index = s.start_frame + tick
+        payload = encode_frame(s.stream_id, index, s.joints[tick % s.num_frames],
+                               layout=s.layout, capture_time_us=capture_us, fps=s.fps)
+        result = send(s, index, payload)
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            await result
+        sent += 1
+        if tick + 1 < s.num_frames * loops:
+            heapq.heappush(due, ((tick + 1) / s.fps, i, tick + 1))
+        if not realtime and sent % 256 == 0:
             await asyncio.sleep(0)  # let the producer's sender run
     return ReplayStats(sent, time.monotonic() - t0, 1000.0 * max_lag)
 
 
 async def replay_to_kafka(streams: Sequence[ReplayStream], topic: str,
-                          client_kwargs: dict, *, fps: float, realtime: bool = True,
+                          client_kwargs: dict, *, realtime: bool = True,
                           loops: int = 1) -> ReplayStats:
     """Produce the streams to `topic` (acks=all, keyed by stream id) and flush."""
     from aiokafka import AIOKafkaProducer
@@ -144,7 +174,7 @@ async def replay_to_kafka(streams: Sequence[ReplayStream], topic: str,
         keys = {s.stream_id: s.stream_id.encode() for s in streams}
         stats = await replay(
             streams, lambda s, _i, payload: producer.send(topic, payload, key=keys[s.stream_id]),
-            fps=fps, realtime=realtime, loops=loops)
+            realtime=realtime, loops=loops)
         await producer.flush()
     finally:
         await producer.stop()
@@ -152,15 +182,36 @@ async def replay_to_kafka(streams: Sequence[ReplayStream], topic: str,
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Replay motion files as live frame streams, each as its capture system would send "
+        "it: in the file's own skeleton layout, at the file's own rate and in the file's own "
+        "coordinates (units, up axis), which the receiving services convert with the "
+        "layout's convention.")
     p.add_argument("files", nargs="+", metavar="FILE",
-                   help=".npy (T, J, 3), .bvh, or a HumanML3D corpus directory")
+                   help=".bvh, .amc, .npz, .npy (T, J, 3), or a directory of them (a HumanML3D "
+                        "corpus: its new_joints/)")
     p.add_argument("--topic", default="mocap.frames")
-    p.add_argument("--fps", type=float, default=120.0, help="replay rate (files are resampled)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="replay every file at this rate, resampling it (default: each file "
+                        "at its own rate: a BVH's frame time, an npz's fps entry, 20 for .npy)")
+    p.add_argument("--file-fps", type=float, default=None,
+                   help="the rate of files that state none (.npy; default 20, HumanML3D's)")
+    p.add_argument("--layout", default=None,
+                   help="skeleton layout of the files: a name or a layout file (.yaml/.json); "
+                        "default: found from a BVH's joint names, smpl22 for .npy. Streams "
+                        "carry its name: a layout file must be registered with the services "
+                        "too (their layout_files setting)")
+    p.add_argument("--units", choices=sorted(UNITS), default=None,
+                   help="the files' length unit when it is not the layout's (e.g. a Kinect "
+                        "recording saved in mm); replay rewrites them into the layout's")
+    p.add_argument("--up-axis", choices=UP_AXES, default=None,
+                   help="the files' up axis when it is not the layout's")
+    p.add_argument("--handedness", choices=HANDEDNESS, default=None,
+                   help="the files' handedness when it is not the layout's")
     p.add_argument("--streams", type=int, default=1, help="concurrent streams")
     p.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     p.add_argument("--as-fast-as-possible", action="store_true",
-                   help="do not pace frames at --fps")
-    p.add_argument("--layout", default="smpl22", help="skeleton layout of the files")
+                   help="do not pace frames at their rate")
     p.add_argument("--stream-prefix", default="replay", help="stream ids are PREFIX-<i>")
     p.add_argument("--start-frame", type=int, default=0, help="frame number of frame 0")
     p.add_argument("--loops", type=int, default=1, help="play each motion this many times")
@@ -172,14 +223,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     from ingest.kafka import KafkaConnection
 
-    streams = load_streams(args.files, streams=args.streams, fps=args.fps, layout=args.layout,
-                           prefix=args.stream_prefix, start_frame=args.start_frame,
-                           stagger_frames=args.stagger_frames)
+    streams = load_streams(
+        args.files, streams=args.streams, fps=args.fps, layout=args.layout,
+        file_fps=args.file_fps, prefix=args.stream_prefix, start_frame=args.start_frame,
+        stagger_frames=args.stagger_frames,
+        convention={"units": args.units, "up_axis": args.up_axis,
+                    "handedness": args.handedness})
     conn = KafkaConnection(bootstrap_servers=args.bootstrap_servers, client_id="mochat-replay")
     stats = asyncio.run(replay_to_kafka(streams, args.topic, conn.client_kwargs(),
-                                        fps=args.fps, realtime=not args.as_fast_as_possible,
+                                        realtime=not args.as_fast_as_possible,
                                         loops=args.loops))
     rate = stats.frames_sent / max(stats.seconds, 1e-9)
-    print(f"sent {stats.frames_sent} frames of {len(streams)} streams to {args.topic} in "  # noqa: T201
-          f"{stats.seconds:.2f} s ({rate:.0f} frames/s, worst lag {stats.max_lag_ms:.1f} ms)")
+    kinds = sorted({f"{s.layout} at {s.fps:g} fps" for s in streams})
+    print(f"sent {stats.frames_sent} frames of {len(streams)} streams ({', '.join(kinds)}) "  # noqa: T201
+          f"to {args.topic} in {stats.seconds:.2f} s ({rate:.0f} frames/s, worst lag "
+          f"{stats.max_lag_ms:.1f} ms)")
     return 0

@@ -37,6 +37,7 @@ from ingest.offsets import PartitionState
 from ingest.settings import IngestSettings
 from ingest.validation import Rejection
 from ingest.windowing import FrameOutcome, Window
+from mochat.serving import load_layout_files
 
 log = structlog.get_logger("ingest")
 
@@ -60,6 +61,7 @@ class _Listener(ConsumerRebalanceListener):
 
 class IngestService:
     def __init__(self, settings: IngestSettings, metrics: IngestMetrics | None = None) -> None:
+        load_layout_files(settings.layout_files)  # frames may name them
         self.settings = settings
         self.metrics = metrics or IngestMetrics()
         self.partitions: dict[TopicPartition, PartitionState] = {}
@@ -96,8 +98,8 @@ class IngestService:
         loops += [self._encode_worker() for _ in range(s.encoder_concurrency)]
         self._tasks = [asyncio.create_task(self._guard(c)) for c in loops]
         log.info("ingest_started", frames_topic=s.frames_topic, features_topic=s.features_topic,
-                 group_id=s.group_id, encoder=s.encoder, window_frames=s.window_frames,
-                 step_frames=s.step_frames)
+                 group_id=s.group_id, encoder=s.encoder, window_s=s.window_s, step_s=s.step_s,
+                 grace_ms=s.grace_ms, layout_files=[str(p) for p in s.layout_files])
 
     async def _guard(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a loop; an unexpected error stops the service (nothing is committed past it)."""

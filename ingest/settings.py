@@ -6,13 +6,15 @@ MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS=broker:9092, MOCHAT_INGEST_KAFKA__SASL_US
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.kafka import KafkaConnection
 from ingest.windowing import WindowingConfig
+from mochat.serving import split_paths
 
 
 class IngestSettings(BaseSettings):
@@ -47,24 +49,31 @@ class IngestSettings(BaseSettings):
     max_inflight_windows: int = Field(256, ge=1, description="pause consumption above this; "
                                       "resume at half")
 
-    window_frames: int = 64
-    step_frames: int = 16
-    grace_frames: int = 4
+    # Windows in seconds, cut in each stream's own frames (round(window_s * fps), ...):
+    # 3.2 s / 0.8 s are 64 / 16 frames at 20 fps and 384 / 96 at 120 fps.
+    window_s: float = Field(3.2, gt=0, description="window length, seconds")
+    step_s: float = Field(0.8, gt=0, description="hop between window starts, seconds")
+    grace_ms: float = Field(200.0, ge=0, description="reorder wait for out-of-order frames")
     gap_policy: Literal["interpolate", "close"] = "interpolate"
-    max_gap_frames: int = 8
+    max_gap_ms: float = Field(400.0, ge=0, description="longest gap filled by interpolation")
     idle_timeout_ms: float = 2000.0
     flush_policy: Literal["emit", "drop"] = "emit"
-    min_frames: int = 16
-    max_jump_frames: int = 432_000
+    min_s: float = Field(0.8, ge=0, description="shortest partial window emitted, seconds")
+    max_jump_s: float = Field(3600.0, gt=0, description="a frame this far (in the stream's "
+                              "time) from the stream's latest is absurd")
+    layout_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="extra skeleton layout files (YAML/JSON) registered "
+        "at start, so frames may name them; in the variable a comma-separated or JSON list")
 
     host: str = "127.0.0.1"
     metrics_port: int | None = Field(None, ge=0, le=65535, description="unset = off")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    _split_layout_files = field_validator("layout_files", mode="before")(split_paths)
+
     def windowing(self) -> WindowingConfig:
         return WindowingConfig(
-            window_frames=self.window_frames, step_frames=self.step_frames,
-            grace_frames=self.grace_frames, gap_policy=self.gap_policy,
-            max_gap_frames=self.max_gap_frames, idle_timeout_ms=self.idle_timeout_ms,
-            flush_policy=self.flush_policy, min_frames=self.min_frames,
-            max_jump_frames=self.max_jump_frames)
+            window_s=self.window_s, step_s=self.step_s, grace_ms=self.grace_ms,
+            gap_policy=self.gap_policy, max_gap_ms=self.max_gap_ms,
+            idle_timeout_ms=self.idle_timeout_ms, flush_policy=self.flush_policy,
+            min_s=self.min_s, max_jump_s=self.max_jump_s)

@@ -7,6 +7,7 @@ that changes mid-stream) live in the windower, which knows the stream; they retu
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -14,6 +15,9 @@ import numpy as np
 
 from mochat.errors import UnknownLayoutError
 from mochat.skeleton import get_layout
+from mochat.skeleton.layout import LAYOUT_FILE_SUFFIXES
+
+MAX_FPS = 1000.0  # the encoder service's limit too
 
 
 class DlqReason(StrEnum):
@@ -27,6 +31,8 @@ class DlqReason(StrEnum):
     NON_FINITE = "non_finite"
     ABSURD_FRAME_INDEX = "absurd_frame_index"
     LAYOUT_CHANGED = "layout_changed"
+    BAD_FPS = "bad_fps"
+    FPS_CHANGED = "fps_changed"
 
 
 @dataclass(frozen=True)
@@ -35,13 +41,23 @@ class Rejection:
     detail: str
 
 
-def check_frame(stream_id: str, frame_index: int, layout: str,
-                joints: np.ndarray) -> Rejection | None:
-    """Stateless checks of one decoded frame; None when it is fine. joints: (J, 3)."""
+def check_frame(stream_id: str, frame_index: int, layout: str, joints: np.ndarray, *,
+                fps: float) -> Rejection | None:
+    """Stateless checks of one decoded frame; None when it is fine. joints: (J, 3).
+
+    Windows are set in seconds and cut in each stream's frames, so every frame must state
+    its stream's rate (`Frame.fps`, finite, > 0 and <= MAX_FPS).
+    """
     if not stream_id:
         return Rejection(DlqReason.MISSING_STREAM_ID, "frame has an empty stream_id")
     if frame_index < 0:
         return Rejection(DlqReason.ABSURD_FRAME_INDEX, f"negative frame index {frame_index}")
+    if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        return Rejection(DlqReason.BAD_FPS, f"fps must be a finite rate in (0, {MAX_FPS:g}], "
+                         f"got {fps!r}")
+    if layout.lower().endswith(LAYOUT_FILE_SUFFIXES):  # names only: no frame opens a file
+        return Rejection(DlqReason.UNKNOWN_LAYOUT, f"layout {layout!r} is a file name; frames "
+                         "name a registered layout")
     try:
         lay = get_layout(layout)
     except UnknownLayoutError as err:

@@ -1,6 +1,10 @@
 """Per-stream sliding windows over frame numbers: pure code, no Kafka, no clock of its own.
 
-The model is quix-streams' hopping windows, with frame numbers as event time:
+The model is quix-streams' hopping windows, with frame numbers as event time. The policy is
+set in seconds (`WindowingConfig`: window_s, step_s, grace_ms, ...) and turned into frame
+counts per stream from that stream's rate, once, at its first frame (`FrameWindowing`:
+window_frames = round(window_s * fps), ...). A 3.2 s window is 64 frames of a 20 fps
+stream and 384 of a 120 fps one; the encoder service resamples both to the model's rate.
 
 - Windows are aligned to a grid of absolute frame numbers: window k covers frames
   `[k * step_frames, k * step_frames + window_frames)` and its id is `"<stream_id>:<first>"`.
@@ -20,6 +24,7 @@ The model is quix-streams' hopping windows, with frame numbers as event time:
   held frames become final, the pending partial window (the earliest not yet emitted window,
   which contains every frame not yet emitted) is emitted if it has at least `min_frames` and
   `flush_policy="emit"`, else dropped; then the stream's state is forgotten.
+- A stream keeps the rate and layout of its first frame; a frame with another is rejected.
 
 Every frame may carry an `offset` (the Kafka offset of the record it came from). The windower
 reports the lowest offset any frame it still holds came from (`min_needed_offset`) and every
@@ -32,6 +37,7 @@ Shapes: a frame's joints are (J, 3); a window's joints are (T, J, 3), T = last -
 from __future__ import annotations
 
 import heapq
+import math
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,36 +54,63 @@ _NO_OFFSET = sys.maxsize  # interpolated frames and frames without a source offs
 
 @dataclass(frozen=True)
 class WindowingConfig:
-    """Windowing policy; every knob is a setting of the ingest service (MOCHAT_INGEST_*)."""
+    """Windowing policy in seconds; every knob is a setting of the ingest service
+    (MOCHAT_INGEST_*). The defaults are 64 / 16 / 4 / 8 / 16 frames at 20 fps."""
 
-    window_frames: int = 64
-    step_frames: int = 16
-    grace_frames: int = 4
+    window_s: float = 3.2
+    step_s: float = 0.8
+    grace_ms: float = 200.0
     gap_policy: Literal["interpolate", "close"] = "interpolate"
-    max_gap_frames: int = 8
+    max_gap_ms: float = 400.0
     idle_timeout_ms: float = 2000.0
     flush_policy: Literal["emit", "drop"] = "emit"
-    min_frames: int = 16
-    max_jump_frames: int = 432_000  # one hour at 120 fps; beyond that a frame number is absurd
+    min_s: float = 0.8
+    max_jump_s: float = 3600.0  # an hour; beyond that a frame number is absurd
 
     def __post_init__(self) -> None:
-        if not 1 <= self.step_frames <= self.window_frames:
-            raise ConfigError(f"need 1 <= step_frames <= window_frames, got step_frames="
-                              f"{self.step_frames}, window_frames={self.window_frames}")
+        if not 0 < self.step_s <= self.window_s:
+            raise ConfigError(f"need 0 < step_s <= window_s, got step_s={self.step_s}, "
+                              f"window_s={self.window_s}")
         if self.gap_policy not in ("interpolate", "close"):
             raise ConfigError(f"unknown gap_policy {self.gap_policy!r}; "
                               "expected 'interpolate' or 'close'")
         if self.flush_policy not in ("emit", "drop"):
             raise ConfigError(f"unknown flush_policy {self.flush_policy!r}; "
                               "expected 'emit' or 'drop'")
-        for name in ("grace_frames", "max_gap_frames", "min_frames"):
-            if getattr(self, name) < 0:
+        for name in ("grace_ms", "max_gap_ms", "min_s"):
+            if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.min_frames > self.window_frames:
-            raise ConfigError(f"min_frames ({self.min_frames}) exceeds window_frames "
-                              f"({self.window_frames})")
-        if self.idle_timeout_ms <= 0 or self.max_jump_frames <= 0:
-            raise ConfigError("idle_timeout_ms and max_jump_frames must be > 0")
+        if self.min_s > self.window_s:
+            raise ConfigError(f"min_s ({self.min_s}) exceeds window_s ({self.window_s})")
+        if not (self.idle_timeout_ms > 0 and self.max_jump_s > 0):
+            raise ConfigError("idle_timeout_ms and max_jump_s must be > 0")
+
+    def frames(self, fps: float) -> FrameWindowing:
+        """The policy in frames of a stream at `fps` (each count rounded to the nearest
+        frame; a window and a step hold at least one)."""
+        if not (math.isfinite(fps) and fps > 0):
+            raise ConfigError(f"a stream's fps must be a finite rate > 0, got {fps!r}")
+        window = max(1, round(self.window_s * fps))
+        step = min(window, max(1, round(self.step_s * fps)))
+        return FrameWindowing(
+            fps=fps, window_frames=window, step_frames=step,
+            grace_frames=round(self.grace_ms * fps / 1000.0),
+            max_gap_frames=round(self.max_gap_ms * fps / 1000.0),
+            min_frames=min(window, round(self.min_s * fps)),
+            max_jump_frames=max(1, round(self.max_jump_s * fps)))
+
+
+@dataclass(frozen=True)
+class FrameWindowing:
+    """`WindowingConfig` in one stream's frames (see `WindowingConfig.frames`)."""
+
+    fps: float
+    window_frames: int
+    step_frames: int
+    grace_frames: int
+    max_gap_frames: int
+    min_frames: int
+    max_jump_frames: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +171,14 @@ def window_id(stream_id: str, first_frame: int) -> str:
 class _Stream:
     """Mutable state of one stream: reorder buffer + the contiguous frames of the segment."""
 
-    __slots__ = ("layout", "fps", "pending", "heap", "max_seen", "released", "buf_first",
-                 "joints", "times", "offsets", "synthetic", "next_start", "last_arrival_ms",
-                 "last_joints", "last_time", "last_offset")
+    __slots__ = ("layout", "fps", "frames", "pending", "heap", "max_seen", "released",
+                 "buf_first", "joints", "times", "offsets", "synthetic", "next_start",
+                 "last_arrival_ms", "last_joints", "last_time", "last_offset")
 
-    def __init__(self, frame: StreamFrame, now_ms: float) -> None:
+    def __init__(self, frame: StreamFrame, frames: FrameWindowing, now_ms: float) -> None:
         self.layout = frame.layout
         self.fps = frame.fps
+        self.frames = frames  # the policy in this stream's frames
         self.pending: dict[int, StreamFrame] = {}
         self.heap: list[int] = []
         self.max_seen = frame.frame_index
@@ -173,7 +207,15 @@ class Windower:
     def __init__(self, config: WindowingConfig | None = None) -> None:
         self.config = config or WindowingConfig()
         self._streams: dict[str, _Stream] = {}
+        self._by_fps: dict[float, FrameWindowing] = {}
         self.counters: Counter[str] = Counter()
+
+    def frames(self, fps: float) -> FrameWindowing:
+        """The policy in frames at `fps` (computed once per rate)."""
+        found = self._by_fps.get(fps)
+        if found is None:
+            found = self._by_fps[fps] = self.config.frames(fps)
+        return found
 
     @property
     def stream_ids(self) -> list[str]:
@@ -181,22 +223,28 @@ class Windower:
 
     def add(self, frame: StreamFrame, now_ms: float) -> AddResult:
         """Take one frame; return its outcome and the windows it closed (oldest first)."""
-        cfg = self.config
         st = self._streams.get(frame.stream_id)
         i = frame.frame_index
         if i < 0:
             return self._reject(DlqReason.ABSURD_FRAME_INDEX, f"negative frame index {i}")
         if st is None:
-            st = self._streams[frame.stream_id] = _Stream(frame, now_ms)
+            if not (math.isfinite(frame.fps) and frame.fps > 0):
+                return self._reject(DlqReason.BAD_FPS, f"stream {frame.stream_id!r}: fps must "
+                                    f"be a finite rate > 0, got {frame.fps!r}")
+            st = self._streams[frame.stream_id] = _Stream(frame, self.frames(frame.fps), now_ms)
         else:
             if frame.layout != st.layout:
                 return self._reject(DlqReason.LAYOUT_CHANGED, f"stream {frame.stream_id!r} "
                                     f"has layout {st.layout!r}, frame has {frame.layout!r}")
-            if abs(i - st.max_seen) > cfg.max_jump_frames:
+            if abs(frame.fps - st.fps) > 1e-6 * st.fps:
+                return self._reject(DlqReason.FPS_CHANGED, f"stream {frame.stream_id!r} is at "
+                                    f"{st.fps:g} fps, frame says {frame.fps:g}")
+            if abs(i - st.max_seen) > st.frames.max_jump_frames:
                 return self._reject(DlqReason.ABSURD_FRAME_INDEX,
                                     f"frame index {i} is {abs(i - st.max_seen)} frames from "
                                     f"the stream's latest {st.max_seen} (limit "
-                                    f"{cfg.max_jump_frames})")
+                                    f"{st.frames.max_jump_frames}, "
+                                    f"{self.config.max_jump_s:g} s)")
             st.last_arrival_ms = now_ms
             if st.released is not None and i <= st.released:
                 self.counters["frames_late"] += 1
@@ -208,7 +256,7 @@ class Windower:
         heapq.heappush(st.heap, i)
         st.max_seen = max(st.max_seen, i)
         out: list[Window] = []
-        while st.heap and st.heap[0] <= st.max_seen - cfg.grace_frames:
+        while st.heap and st.heap[0] <= st.max_seen - st.frames.grace_frames:
             self._release(frame.stream_id, st, st.pending.pop(heapq.heappop(st.heap)), out)
         return AddResult(FrameOutcome.ACCEPTED, out)
 
@@ -242,11 +290,11 @@ class Windower:
 
     def _release(self, sid: str, st: _Stream, frame: StreamFrame, out: list[Window]) -> None:
         """Make one frame final: handle a gap before it, append it, emit full windows."""
-        cfg = self.config
+        cfg, frames = self.config, st.frames
         i = frame.frame_index
         if st.released is not None and i > st.released + 1:
             gap = i - st.released - 1
-            if cfg.gap_policy == "interpolate" and gap <= cfg.max_gap_frames:
+            if cfg.gap_policy == "interpolate" and gap <= frames.max_gap_frames:
                 self._interpolate(st, gap, frame)
                 self.counters["gaps_interpolated"] += 1
                 self.counters["frames_interpolated"] += gap
@@ -255,7 +303,7 @@ class Windower:
                 self.counters["gaps_closed"] += 1
         if st.released is None:  # a segment starts here: first window on the grid at >= i
             st.buf_first = i
-            st.next_start = -(-i // cfg.step_frames) * cfg.step_frames
+            st.next_start = -(-i // frames.step_frames) * frames.step_frames
         st.joints.append(frame.joints)
         st.times.append(frame.capture_time_us)
         offset = frame.offset if frame.offset >= 0 else _NO_OFFSET
@@ -263,10 +311,10 @@ class Windower:
         st.synthetic.append(False)
         st.released = i
         st.last_joints, st.last_time, st.last_offset = frame.joints, frame.capture_time_us, offset
-        while st.next_start + cfg.window_frames - 1 <= i:
-            out.append(self._window(sid, st, st.next_start, st.next_start + cfg.window_frames - 1,
-                                    complete=True))
-            st.next_start += cfg.step_frames
+        while st.next_start + frames.window_frames - 1 <= i:
+            out.append(self._window(sid, st, st.next_start,
+                                    st.next_start + frames.window_frames - 1, complete=True))
+            st.next_start += frames.step_frames
         self._trim(st)
 
     def _interpolate(self, st: _Stream, gap: int, frame: StreamFrame) -> None:
@@ -288,7 +336,7 @@ class Windower:
         out: list[Window] = []
         if st.released is not None and st.released >= st.next_start:
             num = st.released - st.next_start + 1
-            if self.config.flush_policy == "emit" and num >= self.config.min_frames:
+            if self.config.flush_policy == "emit" and num >= st.frames.min_frames:
                 out.append(self._window(sid, st, st.next_start, st.released, complete=False))
                 self.counters["partial_windows_emitted"] += 1
             else:

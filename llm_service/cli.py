@@ -26,6 +26,8 @@ def register_serve(serve_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-kafka", dest="consume", action="store_false", default=None,
                    help="read no features (uploaded sequences only)")
     p.add_argument("--encoder", help="encoder service HOST:PORT for uploaded sequences")
+    p.add_argument("--layout-file", dest="layout_files", action="append", metavar="FILE",
+                   help="a skeleton layout file (YAML/JSON) uploads may come in; repeatable")
     p.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port)")
     p.add_argument("--max-batch", type=int, help="questions per batched decode")
     p.add_argument("--no-batching", dest="batching", action="store_false", default=None,

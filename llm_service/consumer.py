@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 
 import numpy as np
@@ -23,7 +24,7 @@ from google.protobuf.message import DecodeError
 
 from llm_service.metrics import LlmMetrics
 from llm_service.settings import LlmSettings
-from llm_service.store import AddOutcome, FeatureStore, MotionView, StoredWindow, capture_times
+from llm_service.store import AddOutcome, FeatureStore, MotionView, StoredWindow
 from mochat.errors import DataFormatError
 from protos.convert import features_from_proto
 from protos.mochat.v1 import frames_pb2
@@ -37,14 +38,19 @@ def decode_features(record: ConsumerRecord) -> StoredWindow:
         msg = frames_pb2.MotionFeatures.FromString(record.value or b"")
     except DecodeError as err:
         raise DataFormatError(f"not a mochat.v1.MotionFeatures: {err}") from None
-    if not msg.stream_id or not msg.window_id or msg.first_frame < 0 or msg.fps <= 0:
+    rates_ok = math.isfinite(msg.fps) and msg.fps > 0 and math.isfinite(msg.feature_fps) \
+        and msg.feature_fps >= 0
+    if not msg.stream_id or not msg.window_id or msg.first_frame < 0 or not rates_ok \
+            or msg.last_frame < msg.first_frame:
         raise DataFormatError(f"MotionFeatures {msg.window_id!r} of stream {msg.stream_id!r} "
-                              "lacks stream_id, window_id, first_frame >= 0 or fps > 0")
-    features = np.array(features_from_proto(msg))  # (T, D), a writable copy
-    times = capture_times(msg.first_capture_time_us, msg.last_capture_time_us,
-                          features.shape[0])
-    view = MotionView(msg.stream_id, (msg.window_id,), int(msg.first_frame), float(msg.fps),
-                      features, times)
+                              "lacks stream_id, window_id, first_frame >= 0, last_frame >= "
+                              "first_frame, fps > 0 or feature_fps >= 0")
+    features = np.array(features_from_proto(msg))  # (T', D) at feature_fps, a writable copy
+    view = MotionView.of_window(
+        msg.stream_id, msg.window_id, int(msg.first_frame), int(msg.last_frame),
+        float(msg.fps), features, feature_fps=float(msg.feature_fps),
+        first_capture_time_us=msg.first_capture_time_us,
+        last_capture_time_us=msg.last_capture_time_us)
     produced_ms = record.timestamp if record.timestamp and record.timestamp > 0 \
         else int(time.time() * 1000)
     return StoredWindow(view, int(produced_ms), msg.encoder)
@@ -132,10 +138,11 @@ class FeatureConsumer:
             return
         outcome = self.store.add(window)
         self.metrics.records.labels(outcome.value).inc()
-        if outcome in (AddOutcome.WRONG_DIM, AddOutcome.TOO_LARGE):
+        if outcome in (AddOutcome.WRONG_DIM, AddOutcome.WRONG_RATE, AddOutcome.TOO_LARGE):
             log.warning("features_refused", stream_id=window.view.stream_id,
                         window_id=window.window_id, outcome=outcome.value,
-                        shape=list(window.view.features.shape), encoder=window.encoder)
+                        shape=list(window.view.features.shape),
+                        feature_fps=window.view.feature_fps, encoder=window.encoder)
             return
         log.debug("features_read", stream_id=window.view.stream_id, window_id=window.window_id,
                   outcome=outcome.value)

@@ -29,6 +29,7 @@ from llm_service.uploads import UploadEncoder
 from llm_service.validation import AskLimits
 from mochat import serving
 from mochat.errors import ConfigError
+from mochat.serving import load_layout_files
 from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
 
 log = structlog.get_logger("llm_service")
@@ -91,15 +92,19 @@ class LlmServer:
 
     async def _start_runtime(self) -> None:
         s = self.settings
+        load_layout_files(s.layout_files)  # uploads may come in them
         if self.pipeline is None:
             log.info("loading", model=str(s.model), port=self.port)
             self.pipeline = await asyncio.to_thread(load_pipeline, s)
         model = self.pipeline.model
         encoder = model.encoder
+        fps = float(encoder.config.fps)  # the rate the model reads; rows come at it
+        max_frames = min(model.config.max_frames, encoder.config.max_frames)
         store = FeatureStore(max_age_s=s.store_max_age_s, max_bytes=s.store_max_bytes,
-                             feature_dim=encoder.feature_dim)
+                             feature_dim=encoder.feature_dim, feature_fps=fps)
         uploads = UploadEncoder(s.encoder, self.pipeline, feature_dim=encoder.feature_dim,
-                                layout=encoder.layout, timeout_s=s.encoder_timeout_s)
+                                layout=encoder.layout, fps=fps, max_frames=max_frames,
+                                timeout_s=s.encoder_timeout_s)
         queue = QuestionQueue(s.max_queue, max_wait_s=s.max_queue_wait_s, on_drop=self._dropped)
         self.runtime = Runtime(
             store=store, queue=queue, uploads=uploads, layout=encoder.layout,
@@ -108,8 +113,7 @@ class LlmServer:
                                   default_max_turns=s.max_turns,
                                   max_turns_limit=s.max_turns_limit),
             limits=AskLimits(s.max_question_chars, s.max_new_tokens, s.max_new_tokens_limit),
-            max_frames=min(model.config.max_frames, encoder.config.max_frames),
-            max_upload_bytes=s.max_upload_bytes)
+            max_frames=max_frames, max_upload_bytes=s.max_upload_bytes)
         await uploads.check()
         self.engine = Engine(self.pipeline, queue, self.metrics,
                              max_batch=s.max_batch if s.batching else 1,

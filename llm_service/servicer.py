@@ -129,8 +129,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
             if not rt.store.has_stream(stream_id):
                 raise NotFoundError(f"stream {stream_id!r} has no features in the store")
         else:
-            name, joints = check_upload(request.sequence, rt.layout, max_frames=rt.max_frames,
-                                        max_bytes=rt.max_upload_bytes)
+            name, joints = check_upload(request.sequence, max_bytes=rt.max_upload_bytes)
             uploaded = await rt.uploads.encode(name, joints, request.sequence)
             stream_id = name
         session = rt.sessions.create(stream_id, max_turns=request.max_turns, uploaded=uploaded)
@@ -212,7 +211,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
                       stream: asyncio.Queue[Any] | None) -> llm_pb2.Answer:
         view = self._view(rt, spec, session, stream_id)
         history = list(session.history) if session is not None else []
-        conversation = Conversation(torch.from_numpy(view.features), view.fps, history)
+        conversation = Conversation(torch.from_numpy(view.features), view.feature_fps, history)
         remaining = context.time_remaining()
         ids = {"stream_id": stream_id,
                "session_id": session.session_id if session is not None else ""}
@@ -247,6 +246,7 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         if frames is None:
             return uploaded if uploaded is not None else rt.store.latest(stream_id)
         if uploaded is not None:
-            check_range(*frames, rt.max_frames)
+            check_range(*frames, rt.max_frames, fps=uploaded.fps,
+                        feature_fps=uploaded.feature_fps)
             return uploaded.crop(*frames)
         return rt.store.select(stream_id, *frames, max_frames=rt.max_frames)

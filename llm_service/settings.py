@@ -7,12 +7,13 @@ MOCHAT_LLM_KAFKA__BOOTSTRAP_SERVERS=broker:9092, MOCHAT_LLM_KAFKA__SASL_USERNAME
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.kafka import KafkaConnection
+from mochat.serving import split_paths
 
 # mochat.pipeline.DEFAULT_MODEL_DIR, without importing torch to read a default.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mochat-smollm2-synth"
@@ -49,6 +50,9 @@ class LlmSettings(BaseSettings):
                                 "sequences; unset = the checkpoint's encoder in-process")
     encoder_timeout_s: float = Field(10.0, gt=0)
     max_upload_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    layout_files: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, description="extra skeleton layout files (YAML/JSON) registered "
+        "at start, so uploads may come in them; in the variable a comma-separated or JSON list")
 
     # -- questions --------------------------------------------------------------------------
     max_queue: int = Field(64, ge=1, description="queued questions before RESOURCE_EXHAUSTED")
@@ -71,3 +75,5 @@ class LlmSettings(BaseSettings):
     shutdown_grace_s: float = Field(10.0, ge=0.0, description="time in-flight questions get "
                                     "on SIGTERM")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    _split_layout_files = field_validator("layout_files", mode="before")(split_paths)

@@ -1,8 +1,11 @@
 """Sequences a client uploads (a rehab device's recording): checked, encoded, made a view.
 
-Encoding goes through the encoder service (`EncoderService.Encode`, the same features the
-live spine uses). Without `--encoder` the checkpoint's own encoder runs in-process, and the
-server logs that at startup.
+An upload may come in any registered layout at any rate, like a live stream. Encoding goes
+through the encoder service (`EncoderService.Encode`, the same features the live spine
+uses: the service retargets and resamples to the model); without `--encoder` the
+checkpoint's own encoder runs in-process after `mochat.skeleton.to_model` did the same,
+and the server logs that at startup. Either way the view keeps the upload's own frames and
+rate, and its rows are at the model's rate, so answers come in the upload's own frames.
 """
 
 from __future__ import annotations
@@ -17,49 +20,52 @@ import numpy as np
 import structlog
 
 from llm_service.errors import EncoderUnavailableError, InvalidRequestError
-from llm_service.store import MotionView, capture_times
+from llm_service.store import MotionView
 from mochat.errors import ConfigError, MoChatError
-from mochat.skeleton import SkeletonLayout, get_layout
-from protos.convert import array_to_proto, features_from_proto, joints_from_proto
+from mochat.serving import longest_source
+from mochat.skeleton import SkeletonLayout, to_model
+from mochat.skeleton.resample import resampled_length
+from protos.convert import array_to_proto, features_from_proto, joints_from_proto, wire_layout
 from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc, frames_pb2, llm_pb2
 
 log = structlog.get_logger("llm_service")
+MAX_FPS = 1000.0  # the encoder service's limit too
 
 
-def check_upload(seq: llm_pb2.UploadedSequence, layout: SkeletonLayout, *, max_frames: int,
-                 max_bytes: int) -> tuple[str, np.ndarray]:
-    """-> (stream name, validated (T, J, 3) joints), or InvalidRequestError saying why."""
+def check_upload(seq: llm_pb2.UploadedSequence, *, max_bytes: int) -> tuple[str, np.ndarray]:
+    """-> (stream name, validated (T, J, 3) joints in the upload's own layout), or
+    InvalidRequestError saying why. Its length is checked against the model's limit once
+    its rate is known to the encoder (`UploadEncoder.encode`)."""
     size = seq.ByteSize()
     if size > max_bytes:
         raise InvalidRequestError(f"uploaded sequence is {size} bytes, over the limit of "
                                   f"{max_bytes}")
-    if not (math.isfinite(seq.fps) and seq.fps > 0):
-        raise InvalidRequestError(f"uploaded sequence needs fps > 0, got {seq.fps}")
+    if not (math.isfinite(seq.fps) and 0 < seq.fps <= MAX_FPS):
+        raise InvalidRequestError(f"uploaded sequence needs fps in (0, {MAX_FPS:g}], got "
+                                  f"{seq.fps}")
     if seq.first_frame < 0 or seq.first_capture_time_us < 0:
         raise InvalidRequestError("first_frame and first_capture_time_us must be >= 0")
     try:
-        given = get_layout(seq.layout)
-        if given.name != layout.name:
-            raise InvalidRequestError(f"layout {given.name!r} is not the model's layout "
-                                      f"{layout.name!r}")
-        joints = joints_from_proto(seq.joints, given, max_frames=max_frames,
+        joints = joints_from_proto(seq.joints, wire_layout(seq.layout),
                                    source="uploaded joints")
-    except InvalidRequestError:
-        raise
     except MoChatError as err:  # unknown layout, malformed array, invalid skeleton
         raise InvalidRequestError(f"uploaded sequence: {err}") from None
     return seq.name or f"upload-{uuid.uuid4().hex[:12]}", np.array(joints)
 
 
 class UploadEncoder:
-    """Uploaded joints -> features, through the encoder service or in-process."""
+    """Uploaded joints -> features at the model's rate (`fps`), through the encoder service
+    or in-process."""
 
     def __init__(self, target: str | None, pipeline: Any, *, feature_dim: int,
-                 layout: SkeletonLayout, timeout_s: float = 10.0) -> None:
+                 layout: SkeletonLayout, fps: float, max_frames: int,
+                 timeout_s: float = 10.0) -> None:
         self.target = target
         self.pipeline = pipeline
         self.feature_dim = feature_dim
-        self.layout = layout
+        self.layout = layout  # the model's
+        self.fps = fps  # the model's rate
+        self.max_frames = max_frames  # at the model's rate
         self.timeout_s = timeout_s
         self._channel = None if target is None else grpc.aio.insecure_channel(target, options=[
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -81,35 +87,72 @@ class UploadEncoder:
             log.warning("encoder_unreachable", encoder=self.target, code=err.code().name,
                         detail=err.details())
             return
-        if info.feature_dim != self.feature_dim or info.layout != self.layout.name:
+        rate = info.fps or self.fps  # an older service states none
+        if info.feature_dim != self.feature_dim or info.layout != self.layout.name or \
+                abs(rate - self.fps) > 1e-6 * self.fps:
             raise ConfigError(f"encoder service {self.target} serves {info.encoder} "
-                              f"({info.layout}, {info.feature_dim}-d features) but the "
-                              f"checkpoint expects {self.layout.name}, {self.feature_dim}-d")
+                              f"({info.layout}, {info.feature_dim}-d features at {rate:g} fps)"
+                              f" but the checkpoint expects {self.layout.name}, "
+                              f"{self.feature_dim}-d at {self.fps:g} fps")
         log.info("encoder_checked", encoder=self.target, model=info.encoder,
                  backend=info.backend, feature_dim=info.feature_dim)
 
+    def check_length(self, frames: int, fps: float) -> None:
+        """An upload resampled to the model's rate must fit its frame limit; the error says
+        so in the upload's own frames and seconds."""
+        rows = resampled_length(frames, fps, self.fps)
+        if rows <= self.max_frames:
+            return
+        most = longest_source(self.max_frames, fps, self.fps)
+        raise InvalidRequestError(
+            f"uploaded sequence: {frames} frames at {fps:g} fps ({(frames - 1) / fps:.3g} s) "
+            f"are {rows} frames at the model's {self.fps:g} fps, over its limit of "
+            f"{self.max_frames}: upload at most {most} frames at {fps:g} fps "
+            f"({(most - 1) / fps:.3g} s)")
+
     async def encode(self, name: str, joints: np.ndarray, seq: llm_pb2.UploadedSequence
                      ) -> MotionView:
-        frames = joints.shape[0]
+        """(T, J, 3) joints in the upload's layout at seq.fps -> a view in the upload's own
+        frames with (T', D) rows at the model's rate."""
+        frames, fps = joints.shape[0], float(seq.fps)
+        self.check_length(frames, fps)
         if self._stub is None:
-            tensor = await asyncio.to_thread(self.pipeline.features, joints, self.layout)
-            features = tensor.detach().cpu().numpy().astype(np.float32)  # (T, D)
+            features = await asyncio.to_thread(self._local, joints, seq)
+            feature_fps = self.fps
         else:
-            features = await self._remote(name, joints, seq)
-        if features.shape != (frames, self.feature_dim):
-            raise EncoderUnavailableError(f"encoder returned features {features.shape}, "
-                                          f"expected ({frames}, {self.feature_dim})")
+            features, feature_fps = await self._remote(name, joints, seq)
+        rows = resampled_length(frames, fps, feature_fps)
+        if features.shape != (rows, self.feature_dim) or \
+                abs(feature_fps - self.fps) > 1e-6 * self.fps:
+            raise EncoderUnavailableError(
+                f"encoder returned features {features.shape} at {feature_fps:g} fps, expected "
+                f"({rows}, {self.feature_dim}) at {self.fps:g} fps")
         last_us = 0 if not seq.first_capture_time_us else \
-            seq.first_capture_time_us + round((frames - 1) * 1e6 / seq.fps)
-        return MotionView(name, (f"{name}:{seq.first_frame}",), int(seq.first_frame), seq.fps,
-                          features, capture_times(seq.first_capture_time_us, last_us, frames))
+            seq.first_capture_time_us + round((frames - 1) * 1e6 / fps)
+        first = int(seq.first_frame)
+        return MotionView.of_window(name, f"{name}:{first}", first, first + frames - 1, fps,
+                                    features, feature_fps=feature_fps,
+                                    first_capture_time_us=seq.first_capture_time_us,
+                                    last_capture_time_us=last_us)
+
+    def _local(self, joints: np.ndarray, seq: llm_pb2.UploadedSequence) -> np.ndarray:
+        """In-process: to the model's layout and rate, then the checkpoint's encoder."""
+        try:
+            motion = to_model(joints, wire_layout(seq.layout), float(seq.fps),
+                              model_layout=self.layout, model_fps=self.fps,
+                              first_frame=int(seq.first_frame), source="uploaded joints")
+        except MoChatError as err:  # a layout that cannot stand in for the model's body
+            raise InvalidRequestError(f"uploaded sequence: {err}") from None
+        tensor = self.pipeline.features(motion.joints, self.layout)
+        return np.asarray(tensor.detach().cpu().numpy(), dtype=np.float32)  # (T', D)
 
     async def _remote(self, name: str, joints: np.ndarray, seq: llm_pb2.UploadedSequence
-                      ) -> np.ndarray:
+                      ) -> tuple[np.ndarray, float]:
+        """The upload as one window in its own layout and rate -> (rows, their rate)."""
         window = frames_pb2.MotionWindow(
             stream_id=name, window_id=f"{name}:{seq.first_frame}", first_frame=seq.first_frame,
             last_frame=seq.first_frame + joints.shape[0] - 1, fps=seq.fps,
-            layout=self.layout.name)
+            layout=wire_layout(seq.layout).name)
         array_to_proto(joints, window.joints)  # (T, J, 3)
         request = encoder_pb2.EncodeRequest(windows=[window], request_id=f"llm-{name}")
         assert self._stub is not None
@@ -121,7 +164,8 @@ class UploadEncoder:
                                           ) from None
             raise EncoderUnavailableError(f"encoder service {self.target}: "
                                           f"{err.code().name} {err.details()}") from None
-        return np.array(features_from_proto(response.features[0]))
+        msg = response.features[0]
+        return np.array(features_from_proto(msg)), float(msg.feature_fps or msg.fps)
 
     async def close(self) -> None:
         if self._channel is not None:

@@ -1,5 +1,5 @@
 """What every MoChat gRPC service does the same way: health + reflection, binding, the
-health status, and running until SIGTERM/SIGINT.
+health status, running until SIGTERM/SIGINT, and the user's skeleton layout files.
 
 grpc is imported inside the functions: the core stays importable without the `grpc` extra.
 """
@@ -7,10 +7,16 @@ grpc is imported inside the functions: the core stays importable without the `gr
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import signal
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from mochat.errors import ConfigError
+from mochat.skeleton import SkeletonLayout, load_layout_file
+from mochat.skeleton.resample import resampled_length
 
 
 class Service(Protocol):
@@ -55,3 +61,39 @@ async def run_until_signalled(service: Service) -> None:
     await service.start()
     await stop.wait()
     await service.stop()
+
+
+def split_paths(value: object) -> object:
+    """A `layout_files` setting from the environment: 'a.yaml,b.json' or a JSON list -> a
+    list of paths (anything else is left to the settings' own validation)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def load_layout_files(paths: Sequence[Path]) -> list[SkeletonLayout]:
+    """Read and register a service's layout files at start; ConfigError names a bad one.
+
+    Every service that reads joints (ingest, encoder, LLM uploads) must know the layouts its
+    streams name, so each takes the same `layout_files` setting.
+    """
+    layouts = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(f"layout file not found: {path}")
+        layouts.append(load_layout_file(path))
+    return layouts
+
+
+def longest_source(max_frames: int, fps: float, model_fps: float) -> int:
+    """The most frames at `fps` that resample to at most `max_frames` at `model_fps`: a
+    model's frame limit in a stream's own terms (64 at 20 fps -> 384 at 120 fps)."""
+    most = max(1, math.ceil(max_frames * fps / model_fps))
+    while most > 1 and resampled_length(most, fps, model_fps) > max_frames:
+        most -= 1
+    while resampled_length(most + 1, fps, model_fps) <= max_frames:
+        most += 1
+    return most

@@ -12,8 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mochat.errors import DataFormatError
+from mochat.errors import DataFormatError, UnknownLayoutError
 from mochat.skeleton import SkeletonLayout, get_layout, validate_joints
+from mochat.skeleton.layout import LAYOUT_FILE_SUFFIXES
+from mochat.skeleton.resample import resampled_length
 from protos.mochat.v1 import frames_pb2
 
 _LE_F32 = np.dtype("<f4")
@@ -56,6 +58,16 @@ def array_from_proto(msg: frames_pb2.Float32Array,
     return arr.astype(np.float32, copy=False)  # native order; a no-op on little-endian hosts
 
 
+def wire_layout(name: str) -> SkeletonLayout:
+    """The registered layout a message names. Layouts travel by name only: a name that is a
+    layout-file path is refused (UnknownLayoutError), so no message makes a service read a
+    file; a service loads its users' layout files at start (its layout_files setting)."""
+    if name.lower().endswith(LAYOUT_FILE_SUFFIXES):
+        raise UnknownLayoutError(f"layout {name!r} is a file name; messages name a registered "
+                                 "layout (a service registers layout files at start)")
+    return get_layout(name)
+
+
 def joints_from_proto(msg: frames_pb2.Float32Array, layout: SkeletonLayout | str, *,
                       max_frames: int | None = None, source: str = "joints") -> np.ndarray:
     """Float32Array (T, J, 3) -> validated float32 (T, J, 3) joints of `layout`.
@@ -64,7 +76,7 @@ def joints_from_proto(msg: frames_pb2.Float32Array, layout: SkeletonLayout | str
     do not match the shape, InvalidSkeletonError for a wrong joint count, too many frames,
     no frames or NaN/inf.
     """
-    lay = get_layout(layout) if isinstance(layout, str) else layout
+    lay = wire_layout(layout) if isinstance(layout, str) else layout
     shape = tuple(msg.shape)
     if len(shape) != 3 or shape[2] != 3:
         raise DataFormatError(f"{source}: expected shape (T, {lay.num_joints}, 3), got {shape}")
@@ -75,12 +87,21 @@ def joints_from_proto(msg: frames_pb2.Float32Array, layout: SkeletonLayout | str
 def frame_joints(frame: frames_pb2.Frame) -> np.ndarray:
     """One Frame's (J, 3) joints, validated against its layout."""
     src = f"frame {frame.stream_id}:{frame.frame_index}"
-    lay = get_layout(frame.layout)
+    lay = wire_layout(frame.layout)
     arr = array_from_proto(frame.joints, (lay.num_joints, 3), source=src)
     return validate_joints(arr[None], lay, max_frames=None, source=src)[0]
 
 
-def features_from_proto(msg: frames_pb2.MotionFeatures) -> np.ndarray:
-    """MotionFeatures -> (T, D) float32, T checked against first_frame..last_frame."""
+def feature_rows(msg: frames_pb2.MotionFeatures) -> int:
+    """Rows a MotionFeatures must hold: one per frame, or the window resampled to
+    feature_fps (`mochat.skeleton.resample.resampled_length`)."""
     num_frames = msg.last_frame - msg.first_frame + 1
-    return array_from_proto(msg.features, (num_frames, None), source=f"features {msg.window_id}")
+    if not msg.feature_fps or msg.feature_fps == msg.fps or num_frames < 1 or msg.fps <= 0:
+        return num_frames
+    return resampled_length(num_frames, msg.fps, msg.feature_fps)
+
+
+def features_from_proto(msg: frames_pb2.MotionFeatures) -> np.ndarray:
+    """MotionFeatures -> (T', D) float32, T' checked against the window's frames and rates."""
+    return array_from_proto(msg.features, (feature_rows(msg), None),
+                            source=f"features {msg.window_id}")

@@ -58,9 +58,10 @@ KAFKA=127.0.0.1:$(free_port); ENC=127.0.0.1:$(free_port); LLM=127.0.0.1:$(free_p
 $MOCHAT broker --port "${KAFKA##*:}" > "$OUT/logs/broker.log" 2>&1 & PIDS+=($!)
 $MOCHAT serve encoder --model "$OUT/encoder.onnx" --port "${ENC##*:}" > "$OUT/logs/encoder.log" 2>&1 & PIDS+=($!)
 wait_serving "$ENC" "encoder service"
-# 200-frame windows: a whole synthetic motion (<= 196 frames, 10 s) lands in one window,
-# the length the reference model was trained on; a partial window is flushed when idle.
-MOCHAT_INGEST_WINDOW_FRAMES=200 MOCHAT_INGEST_STEP_FRAMES=100 \
+# 10 s windows (200 frames at 20 fps): a whole synthetic motion (<= 196 frames, 9.8 s) lands
+# in one window, the length the reference model was trained on; a partial window is flushed
+# when idle.
+MOCHAT_INGEST_WINDOW_S=10 MOCHAT_INGEST_STEP_S=5 \
   $MOCHAT serve ingest --bootstrap-servers "$KAFKA" --encoder "$ENC" > "$OUT/logs/ingest.log" 2>&1 & PIDS+=($!)
 $MOCHAT serve llm --model "$MODEL" --port "${LLM##*:}" --bootstrap-servers "$KAFKA" --encoder "$ENC" > "$OUT/logs/llm.log" 2>&1 & PIDS+=($!)
 wait_serving "$LLM" "LLM service"

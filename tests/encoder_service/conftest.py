@@ -66,13 +66,13 @@ def random_joints(frames: int, joints: int = 22, seed: int = 0) -> np.ndarray:
 
 def make_window(stream_id: str = "s1", first_frame: int = 0, frames: int = 64, *,
                 joints: np.ndarray | None = None, layout: str = "smpl22",
-                seed: int = 0) -> frames_pb2.MotionWindow:
+                seed: int = 0, fps: float = 20.0) -> frames_pb2.MotionWindow:
     arr = random_joints(frames, seed=seed) if joints is None else joints
     window = frames_pb2.MotionWindow(
         stream_id=stream_id, window_id=f"{stream_id}:{first_frame}", first_frame=first_frame,
-        last_frame=first_frame + arr.shape[0] - 1, fps=20.0, layout=layout,
-        first_capture_time_us=1_000_000, last_capture_time_us=1_000_000 + 50_000 * (
-            arr.shape[0] - 1))
+        last_frame=first_frame + arr.shape[0] - 1, fps=fps, layout=layout,
+        first_capture_time_us=1_000_000, last_capture_time_us=1_000_000 + round(
+            1e6 / fps * (arr.shape[0] - 1)))
     array_to_proto(arr, window.joints)
     return window
 

@@ -78,6 +78,61 @@ async def test_features_are_hand_checkable_on_the_tiny_model(tiny_model: Path) -
     assert (reply.features[0].first_frame, reply.features[0].last_frame) == (10, 14)
 
 
+def walking(frames: int) -> np.ndarray:
+    """(T, 22, 3) of a synthetic motion at 20 fps (a real body, y up, metres)."""
+    from mochat.synth.generate import synthesize_motion
+
+    return synthesize_motion("m", np.random.default_rng(3)).joints[:frames]
+
+
+def as_ntu25(smpl: np.ndarray) -> np.ndarray:
+    """SMPL-22 joints written as an NTU-25 (Kinect v2) skeleton: every NTU joint that a
+    model joint maps to takes that joint; hands, hand tips and thumbs sit on the wrists."""
+    from mochat.skeleton import NTU25, SMPL22
+
+    out = np.zeros((smpl.shape[0], 25, 3), np.float32)
+    for model_joint, (ntu_joint,) in NTU25.correspondence.items():
+        out[:, NTU25.index(ntu_joint)] = smpl[:, SMPL22.index(model_joint)]
+    for side in ("left", "right"):
+        for extra in ("hand", "hand_tip", "thumb"):
+            out[:, NTU25.index(f"{side}_{extra}")] = smpl[:, SMPL22.index(f"{side}_wrist")]
+    return out
+
+
+async def test_windows_in_any_layout_and_rate_come_back_at_the_model_rate(
+        tiny_model: Path) -> None:
+    from mochat.skeleton import NTU25, resample, to_model
+
+    motion = walking(33)  # 1.6 s at 20 fps
+    at_120 = resample(motion, 20.0, 120.0)  # (33 - 1) * 6 + 1 = 193 frames
+    ntu = as_ntu25(motion)
+    windows = [make_window("a", 0, joints=motion),  # the model's own layout and rate
+               make_window("b", 600, joints=at_120, fps=120.0),
+               make_window("c", 40, joints=ntu, layout="kinect-v2")]  # an alias of ntu25
+    async with running_server(tiny_model) as (_, channel):
+        reply = await encoder_pb2_grpc.EncoderServiceStub(channel).Encode(
+            encode_request(*windows))
+    plain, fast, kinect = reply.features
+    # the window's coordinates stay the stream's own: frames 600..792 at 120 fps, ...
+    assert (fast.first_frame, fast.last_frame, fast.fps) == (600, 792, 120.0)
+    assert fast.last_capture_time_us == 1_000_000 + round(192 * 1e6 / 120)
+    assert (kinect.layout, kinect.fps) == ("ntu25", 20.0)
+    # ... and the rows are at the model's 20 fps: 193 frames at 120 fps are 33 rows
+    assert [f.feature_fps for f in reply.features] == [20.0, 20.0, 20.0]
+    got = {f.stream_id: features_from_proto(f) for f in reply.features}
+    assert {k: v.shape for k, v in got.items()} == {"a": (33, 4), "b": (33, 4), "c": (33, 4)}
+    # The tiny model is the mean joint @ W of what `to_model` makes of each window: the
+    # 120 fps one resampled to 20 fps, the NTU one retargeted to SMPL-22.
+    for key, joints, layout, fps in (("b", at_120, SMPL22, 120.0), ("c", ntu, NTU25, 20.0)):
+        adapted = to_model(joints, layout, fps).joints  # (33, 22, 3) at 20 fps
+        expected = normalize(adapted, SMPL22).mean(axis=1) @ TINY_WEIGHTS
+        np.testing.assert_allclose(got[key], expected, atol=1e-5)
+    # The 120 fps window reads as the 20 fps one: the same instants; the anti-alias filter
+    # (-3 dB at 8 Hz) softens the motion's fastest moments by under 1 % of a unit bone.
+    np.testing.assert_allclose(got["b"], got["a"], atol=1e-2)
+    assert plain.feature_fps == 20.0 and plain.fps == 20.0
+
+
 async def test_health_reports_serving_and_reflection_lists_services(tiny_model: Path) -> None:
     async with running_server(tiny_model) as (_, channel):
         health = health_pb2_grpc.HealthStub(channel)
@@ -98,14 +153,14 @@ async def test_model_info_reports_sidecar_and_providers(tiny_model: Path) -> Non
             encoder_pb2.GetModelInfoRequest())
     assert (info.layout, info.num_joints, info.feature_dim) == ("smpl22", 22, 4)
     assert info.max_frames == 128 and info.max_batch == 8  # sidecar limit, setting
+    assert info.fps == 20.0 and {"smpl22", "ntu25", "azure32"} <= set(info.layouts)
     assert info.backend == "onnxruntime" and list(info.providers) == ["CPUExecutionProvider"]
 
 
 async def test_stream_answers_every_request_and_survives_a_bad_one(tiny_model: Path) -> None:
     requests = [encode_request(make_window("s", 64 * i, 64, seed=i), request_id=f"q{i}")
                 for i in range(5)]
-    requests.insert(2, encode_request(make_window("s", 999, 8, layout="ntu25",
-                                                  joints=random_joints(8, 25)),
+    requests.insert(2, encode_request(make_window("s", 999, 8, layout="zebra"),
                                       request_id="bad"))
     async with running_server(tiny_model) as (_, channel):
         call = encoder_pb2_grpc.EncoderServiceStub(channel).EncodeStream(iter(requests))
@@ -113,7 +168,7 @@ async def test_stream_answers_every_request_and_survives_a_bad_one(tiny_model: P
         assert await call.code() == grpc.StatusCode.OK
     assert set(replies) == {"q0", "q1", "q2", "q3", "q4", "bad"}
     assert replies["bad"].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
-    assert "not the model's layout 'smpl22'" in replies["bad"].error.message
+    assert "unknown layout 'zebra'" in replies["bad"].error.message
     for i in range(5):
         (features,) = replies[f"q{i}"].response.features
         assert features.window_id == f"s:{64 * i}"
@@ -125,3 +180,46 @@ async def test_a_taken_port_is_a_startup_error(tiny_model: Path) -> None:
         second = EncoderServer(EncoderSettings(model=tiny_model, port=server.port))
         with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{server.port}"):
             await second.start()
+
+
+RIG15 = """\
+# a user's 15-joint rig, named like the model's joints (so it maps by name), in centimetres
+name: rig15_test
+convention: {up_axis: y, units: cm}
+joints:
+  - [pelvis, null, trunk]
+  - [left_hip, pelvis, leg]
+  - [right_hip, pelvis, leg]
+  - [left_knee, left_hip, leg]
+  - [right_knee, right_hip, leg]
+  - [left_ankle, left_knee, leg]
+  - [right_ankle, right_knee, leg]
+  - [neck, pelvis, trunk]
+  - [head, neck, trunk]
+  - [left_shoulder, neck, arm]
+  - [right_shoulder, neck, arm]
+  - [left_elbow, left_shoulder, arm]
+  - [right_elbow, right_shoulder, arm]
+  - [left_wrist, left_elbow, arm]
+  - [right_wrist, right_elbow, arm]
+"""
+
+
+async def test_a_users_layout_file_is_served(tiny_model: Path, tmp_path: Path) -> None:
+    from mochat.skeleton import SMPL22
+
+    rig = tmp_path / "rig15.yaml"
+    rig.write_text(RIG15)
+    names = [line.split("[")[1].split(",")[0] for line in RIG15.splitlines() if "- [" in line]
+    joints = 100.0 * walking(20)[:, [SMPL22.index(n) for n in names]]  # (20, 15, 3) in cm
+    async with running_server(tiny_model, layout_files=[rig]) as (_, channel):
+        stub = encoder_pb2_grpc.EncoderServiceStub(channel)
+        info = await stub.GetModelInfo(encoder_pb2.GetModelInfoRequest())
+        reply = await stub.Encode(encode_request(make_window("u", 0, joints=joints,
+                                                             layout="rig15_test")))
+    assert "rig15_test" in info.layouts
+    assert features_from_proto(reply.features[0]).shape == (20, 4)
+    assert reply.features[0].layout == "rig15_test"
+    with pytest.raises(ConfigError, match="layout file not found"):
+        await EncoderServer(EncoderSettings(model=tiny_model, port=0,
+                                            layout_files=[tmp_path / "gone.yaml"])).start()

@@ -50,15 +50,32 @@ BAD_REQUESTS = {
                           "layout 'smpl22' has 22 joints, got 25"),
     "unknown layout": (encode_request(make_window(frames=16, layout="zebra")),
                        "unknown layout 'zebra'"),
-    "layout of another model": (
-        encode_request(make_window(joints=random_joints(16, 25), layout="ntu25")),
-        "layout 'ntu25' is not the model's layout 'smpl22'"),
+    "layout given as a file": (encode_request(make_window(frames=16, layout="/etc/x.yaml")),
+                               "layout '/etc/x.yaml' is a file name"),
+    "fps NaN": (_with(lambda w: setattr(w, "fps", float("nan")), frames=16),
+                "fps must be a finite rate > 0, got nan"),
+    "fps 0 (unset)": (_with(lambda w: setattr(w, "fps", 0.0), frames=16),
+                      "fps must be a finite rate > 0, got 0.0"),
+    "fps inf": (_with(lambda w: setattr(w, "fps", float("inf")), frames=16),
+                "fps must be a finite rate > 0, got inf"),
+    "fps negative": (_with(lambda w: setattr(w, "fps", -20.0), frames=16),
+                     "fps must be a finite rate > 0, got -20.0"),
+    "fps absurd": (_with(lambda w: setattr(w, "fps", 5000.0), frames=16),
+                   "fps 5000 is over the limit of 1000"),
     "NaN": (encode_request(make_window(joints=_nan_at(3, 5, np.nan))),
             "non-finite value (NaN/inf) at frame 3, joint 5"),
     "inf": (encode_request(make_window(joints=_nan_at(0, 0, np.inf))),
             "non-finite value (NaN/inf) at frame 0, joint 0"),
+    # the limit (100, at the model's 20 fps) applies after resampling, stated in the
+    # window's own terms: 203 frames at 40 fps are 5.05 s = 102 frames at 20 fps; at most
+    # 200 frames at 40 fps fit (instants 0 .. 4.975 s, 100 frames at 20 fps: 0 .. 4.95 s)
     "too many frames": (encode_request(make_window(frames=101)),
-                        "101 frames exceeds the limit of 100"),
+                        "101 frames at 20 fps (5 s) are 101 frames at the model's 20 fps, "
+                        "over its limit of 100: send at most 100 frames at 20 fps (4.95 s)"),
+    "too many frames at 40 fps": (
+        _with(lambda w: setattr(w, "fps", 40.0), frames=203),
+        "203 frames at 40 fps (5.05 s) are 102 frames at the model's 20 fps, over its limit "
+        "of 100: send at most 200 frames at 40 fps (4.97 s)"),
     "payload too large": (encode_request(*[make_window(first_frame=64 * i) for i in range(4)]),
                           f"over the limit of {LIMIT_BYTES}"),
     "too many windows": (encode_request(*[make_window(first_frame=i, frames=1)

@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parents[2]
 # fetch waits for fetch_max_wait_ms even when records are there.
 FAST_GROUP = dict(session_timeout_ms=3000, heartbeat_interval_ms=300, rebalance_timeout_ms=2000,
                   commit_interval_ms=50, fetch_max_wait_ms=20)
+# Windows of 32 frames every 16 (min 16, grace 2) for the 120 fps streams of the crash and
+# rebalance tests: many short windows per stream.
+SHORT_AT_120 = dict(window_s=32 / 120, step_s=16 / 120, min_s=16 / 120, grace_ms=2000 / 120)
 
 
 def start_encoder(model: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -135,6 +138,7 @@ def expected_window_ids(streams, settings) -> set[str]:  # noqa: ANN001
     for s in streams:
         for t in range(s.num_frames):
             ids |= {w.window_id for w in windower.add(
-                StreamFrame(s.stream_id, s.start_frame + t, s.joints[t]), 0.0).windows}
+                StreamFrame(s.stream_id, s.start_frame + t, s.joints[t], fps=s.fps),
+                0.0).windows}
         ids |= {w.window_id for w in windower.flush_stream(s.stream_id)}
     return ids

@@ -32,7 +32,8 @@ def test_undecodable_and_bad_shapes() -> None:
 
 
 def test_window_to_proto_keeps_coordinates() -> None:
-    w = Windower(WindowingConfig(window_frames=2, step_frames=2, grace_frames=0, min_frames=1))
+    # 2 frames at 30 fps: windows of 1/15 s every 1/15 s
+    w = Windower(WindowingConfig(window_s=1 / 15, step_s=1 / 15, grace_ms=0, min_s=0))
     out = []
     for i in range(2):
         out += w.add(StreamFrame("s", i, np.full((22, 3), i, np.float32), capture_time_us=10 * i,

@@ -14,6 +14,7 @@ from ingest.replay import load_streams, replay_to_kafka
 from protos.mochat.v1 import frames_pb2
 from tests.ingest.helpers import (
     REPO,
+    SHORT_AT_120,
     expected_window_ids,
     motion_file,
     read_topic,
@@ -32,7 +33,8 @@ def start_ingest(settings, log_path: Path) -> subprocess.Popen[bytes]:  # noqa: 
 
 async def test_sigkill_mid_stream_then_restart_loses_no_window(
         tmp_path: Path, kafka_topics, make_settings, encoder_address: str) -> None:
-    settings = make_settings(kafka_topics(frames=2, features=2), encoder_address)
+    settings = make_settings(kafka_topics(frames=2, features=2), encoder_address,
+                             **SHORT_AT_120)
     # 100 frames at 20 fps -> 595 frames at 120 fps (~5 s live) per stream
     streams = load_streams([motion_file(tmp_path / "m.npy", 100)], streams=4, fps=120.0)
     want = expected_window_ids(streams, settings)
@@ -43,7 +45,7 @@ async def test_sigkill_mid_stream_then_restart_loses_no_window(
     second = None
     try:
         producing = asyncio.create_task(replay_to_kafka(
-            streams, settings.frames_topic, settings.kafka.client_kwargs(), fps=120.0))
+            streams, settings.frames_topic, settings.kafka.client_kwargs()))
         await read_topic(bootstrap, settings.features_topic, until=lambda r: len(r) >= 8)
         assert not producing.done(), "the kill must land mid-stream"
         first.send_signal(signal.SIGKILL)

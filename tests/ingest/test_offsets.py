@@ -7,13 +7,14 @@ import numpy as np
 from ingest.offsets import PartitionState
 from ingest.windowing import StreamFrame, WindowingConfig
 
-CFG = WindowingConfig(window_frames=4, step_frames=2, grace_frames=0, min_frames=1)
+# At 1 fps a second is a frame: windows of 4 frames every 2, no grace, partials of >= 1.
+CFG = WindowingConfig(window_s=4, step_s=2, grace_ms=0, min_s=1)
 
 
 def feed(st: PartitionState, sid: str, index: int, offset: int) -> list:
     st.consumed(offset)
     joints = np.zeros((1, 3), np.float32)
-    return st.windower.add(StreamFrame(sid, index, joints, offset=offset), 0.0).windows
+    return st.windower.add(StreamFrame(sid, index, joints, fps=1.0, offset=offset), 0.0).windows
 
 
 def test_nothing_consumed_nothing_to_commit() -> None:

@@ -11,7 +11,13 @@ import pytest
 from ingest.replay import load_streams, replay_to_kafka
 from ingest.service import IngestService
 from protos.mochat.v1 import frames_pb2
-from tests.ingest.helpers import expected_window_ids, motion_file, read_topic, wait_until
+from tests.ingest.helpers import (
+    SHORT_AT_120,
+    expected_window_ids,
+    motion_file,
+    read_topic,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
@@ -22,14 +28,15 @@ def window_ids(records) -> set[str]:  # noqa: ANN001
 
 async def test_partitions_move_to_a_new_worker_without_losing_windows(
         tmp_path: Path, kafka_topics, make_settings, encoder_address: str) -> None:
-    settings = make_settings(kafka_topics(frames=4, features=2), encoder_address)
+    settings = make_settings(kafka_topics(frames=4, features=2), encoder_address,
+                             **SHORT_AT_120)
     streams = load_streams([motion_file(tmp_path / "m.npy", 100)], streams=8, fps=120.0)
     want = expected_window_ids(streams, settings)
     first, second = IngestService(settings), IngestService(settings)
     await first.start()
     try:
         producing = asyncio.create_task(replay_to_kafka(
-            streams, settings.frames_topic, settings.kafka.client_kwargs(), fps=120.0))
+            streams, settings.frames_topic, settings.kafka.client_kwargs()))
         await read_topic(settings.kafka.bootstrap_servers, settings.features_topic,
                          until=lambda r: len(r) >= 8)
         await second.start()

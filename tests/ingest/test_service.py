@@ -1,7 +1,8 @@
 """The ingest service against the real broker and a real encoder service.
 
-Settings of every test: window_frames=32, step_frames=16, min_frames=16, grace_frames=2,
-idle flush after 1 s. A 100-frame stream therefore yields windows starting at
+Settings of every test: window_s=1.6, step_s=0.8, min_s=0.8, grace_ms=100, idle flush after
+1 s; at the 20 fps of these streams window_frames=32, step_frames=16, min_frames=16,
+grace_frames=2. A 100-frame stream therefore yields windows starting at
 0, 16, 32, 48, 64 (complete: 64 + 31 = 95 <= 99) and a partial window 80..99 (20 frames)
 when the stream goes quiet: 6 windows.
 """
@@ -75,7 +76,7 @@ async def test_replayed_file_yields_exactly_the_expected_windows_and_features(
     streams = load_streams([path], streams=2, fps=20.0)  # .npy is 20 fps: no resampling
     async with running(settings):
         await replay_to_kafka(streams, settings.frames_topic, settings.kafka.client_kwargs(),
-                              fps=20.0, realtime=False)
+                              realtime=False)
         records = await read_topic(settings.kafka.bootstrap_servers, settings.features_topic,
                                    until=lambda r: len(r) >= 12)
         assert await wait_until_async(lambda: all_committed(settings, 200), 10.0)
@@ -171,7 +172,7 @@ async def test_slow_encoder_pauses_consumption_then_nothing_is_lost(
     streams = load_streams([motion_file(tmp_path / "m.npy", 100)], streams=4, fps=20.0)
     async with running(settings) as service:
         await replay_to_kafka(streams, settings.frames_topic, settings.kafka.client_kwargs(),
-                              fps=20.0, realtime=False)
+                              realtime=False)
         assert await wait_until(lambda: service._paused, 10.0)  # noqa: SLF001
         consumed = service.metrics.frames.labels("accepted")._value.get()  # noqa: SLF001
         await asyncio.sleep(1.0)

@@ -11,8 +11,8 @@ GOOD = np.zeros((22, 3), dtype=np.float32)  # SMPL-22 has 22 joints
 
 
 def test_good_frame_passes() -> None:
-    assert check_frame("cam1", 0, "smpl22", GOOD) is None
-    assert check_frame("cam1", 5, "humanml3d", GOOD) is None  # an alias of smpl22
+    assert check_frame("cam1", 0, "smpl22", GOOD, fps=20.0) is None
+    assert check_frame("cam1", 5, "humanml3d", GOOD, fps=120.0) is None  # an alias of smpl22
 
 
 @pytest.mark.parametrize(("args", "reason"), [
@@ -24,7 +24,13 @@ def test_good_frame_passes() -> None:
     (("s", 0, "ntu25", GOOD), DlqReason.WRONG_JOINT_COUNT),
     (("s", 0, "smpl22", np.where(np.arange(66).reshape(22, 3) == 7, np.nan, 0.0)),
      DlqReason.NON_FINITE),
+    (("s", 0, "/etc/layout.yaml", GOOD), DlqReason.UNKNOWN_LAYOUT),  # names, never files
+    (("s", 0, "smpl22", GOOD, 0.0), DlqReason.BAD_FPS),  # a producer that sets no rate
+    (("s", 0, "smpl22", GOOD, float("nan")), DlqReason.BAD_FPS),
+    (("s", 0, "smpl22", GOOD, float("inf")), DlqReason.BAD_FPS),
+    (("s", 0, "smpl22", GOOD, 5000.0), DlqReason.BAD_FPS),
 ])
 def test_each_reason(args, reason) -> None:
-    rej = check_frame(*args)
+    *positional, fps = args if len(args) == 5 else (*args, 20.0)
+    rej = check_frame(*positional, fps=fps)
     assert rej is not None and rej.reason is reason and rej.detail

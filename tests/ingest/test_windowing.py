@@ -2,7 +2,8 @@
 
 Frames carry one joint whose x coordinate is the frame number, so a window's joints read as
 the frame numbers it holds, and interpolated frames show up as in-between values.
-Most tests use window_frames=4, step_frames=2: windows [0..3], [2..5], [4..7], ...
+The policy is set in seconds; most tests run a 1 fps stream, where a second is a frame:
+window_s=4, step_s=2 give windows [0..3], [2..5], [4..7], ...
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from ingest.windowing import FrameOutcome, StreamFrame, Window, Windower, Window
 from mochat.errors import ConfigError
 
 
-def frame(i: int, sid: str = "s", *, offset: int = -1, layout: str = "smpl22") -> StreamFrame:
+def frame(i: int, sid: str = "s", *, offset: int = -1, layout: str = "smpl22",
+          fps: float = 1.0) -> StreamFrame:
     joints = np.array([[float(i), 0.0, 0.0]], dtype=np.float32)  # (J=1, 3)
-    return StreamFrame(sid, i, joints, layout=layout, capture_time_us=1000 * i, fps=120.0,
+    return StreamFrame(sid, i, joints, layout=layout, capture_time_us=1000 * i, fps=fps,
                        offset=offset)
 
 
 def cfg(**kw) -> WindowingConfig:
-    base = dict(window_frames=4, step_frames=2, grace_frames=0, min_frames=1,
-                idle_timeout_ms=100.0)
+    base = dict(window_s=4, step_s=2, grace_ms=0, min_s=1, idle_timeout_ms=100.0)
     return WindowingConfig(**(base | kw))
 
 
@@ -52,7 +53,7 @@ def test_in_order_sliding_windows() -> None:
 
 
 def test_tumbling_when_step_equals_window() -> None:
-    wins = feed(Windower(cfg(step_frames=4)), range(12))
+    wins = feed(Windower(cfg(step_s=4)), range(12))
     assert [(x.first_frame, x.last_frame) for x in wins] == [(0, 3), (4, 7), (8, 11)]
 
 
@@ -63,20 +64,20 @@ def test_windows_align_to_the_frame_grid() -> None:
 
 
 def test_out_of_order_within_grace_is_reordered() -> None:
-    w = Windower(cfg(grace_frames=2))
+    w = Windower(cfg(grace_ms=2000))
     order = [0, 1, 3, 2, 5, 4, 6, 7, 8, 9]
     got = []
     for i in order:
         got.append((i, [x.window_id for x in w.add(frame(i), 0.0).windows]))
     # frame 3 becomes final once frame 5 (= 3 + grace) has been seen
     assert got[4] == (5, ["s:0"])
-    assert [xs(x) for x in feed(Windower(cfg(grace_frames=2)), order)] == \
+    assert [xs(x) for x in feed(Windower(cfg(grace_ms=2000)), order)] == \
         [[0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7]]
     assert w.counters["frames_late"] == 0
 
 
 def test_late_frame_beyond_grace_is_dropped_and_counted() -> None:
-    w = Windower(cfg(grace_frames=1, max_gap_frames=2))
+    w = Windower(cfg(grace_ms=1000, max_gap_ms=2000))
     for i in [0, 1, 2, 4, 5]:  # frame 4 is final at 5 (grace 1): 3 missing -> interpolated
         assert w.add(frame(i), 0.0).outcome is FrameOutcome.ACCEPTED
     late = w.add(frame(3), 0.0)
@@ -88,14 +89,14 @@ def test_late_frame_beyond_grace_is_dropped_and_counted() -> None:
 
 
 def test_duplicate_held_frame_is_dropped() -> None:
-    w = Windower(cfg(grace_frames=3))
+    w = Windower(cfg(grace_ms=3000))
     w.add(frame(0), 0.0)
     assert w.add(frame(0), 0.0).outcome is FrameOutcome.DUPLICATE
     assert w.counters["frames_duplicate"] == 1
 
 
 def test_gap_is_interpolated_linearly_up_to_the_limit() -> None:
-    w = Windower(cfg(max_gap_frames=2))
+    w = Windower(cfg(max_gap_ms=2000))
     wins = feed(w, [0, 1, 4, 5])
     # frames 2 and 3 are filled at 1/3 and 2/3 of the way from frame 1 to frame 4
     assert [x.window_id for x in wins] == ["s:0", "s:2"]
@@ -105,12 +106,12 @@ def test_gap_is_interpolated_linearly_up_to_the_limit() -> None:
 
 
 def test_interpolated_capture_times() -> None:
-    win = feed(Windower(cfg(max_gap_frames=2)), [0, 1, 4, 5])[0]
+    win = feed(Windower(cfg(max_gap_ms=2000)), [0, 1, 4, 5])[0]
     # capture time is 1000 us per frame: filled frames 2, 3 get 2000 and 3000
     assert (win.first_capture_time_us, win.last_capture_time_us) == (0, 3000)
 
 
-@pytest.mark.parametrize("kw", [dict(gap_policy="close"), dict(max_gap_frames=4)])
+@pytest.mark.parametrize("kw", [dict(gap_policy="close"), dict(max_gap_ms=4000)])
 def test_gap_closes_the_window(kw) -> None:
     w = Windower(cfg(**kw))
     wins = feed(w, [0, 1, 2, 3, 4, 10, 11, 12, 13])
@@ -122,7 +123,7 @@ def test_gap_closes_the_window(kw) -> None:
 
 
 def test_gap_close_drops_partial_below_min_frames() -> None:
-    w = Windower(cfg(gap_policy="close", min_frames=4))
+    w = Windower(cfg(gap_policy="close", min_s=4))
     wins = feed(w, [0, 1, 2, 3, 4, 10, 11, 12, 13])
     assert [x.window_id for x in wins] == ["s:0", "s:10"]  # [2..4] has 3 < 4 frames
     assert w.counters["partial_windows_dropped"] == 1
@@ -139,14 +140,14 @@ def test_idle_stream_is_flushed_after_timeout() -> None:
 
 
 def test_idle_flush_finalises_held_frames() -> None:
-    w = Windower(cfg(grace_frames=3))
+    w = Windower(cfg(grace_ms=3000))
     assert feed(w, [0, 1, 2, 4, 3]) == []  # all still held: the newest is 4, grace 3
     wins = w.flush_idle(now_ms=500.0)
     assert [(x.first_frame, x.last_frame, x.complete) for x in wins] == \
         [(0, 3, True), (2, 4, False)]
 
 
-@pytest.mark.parametrize("kw", [dict(flush_policy="drop"), dict(min_frames=4)])
+@pytest.mark.parametrize("kw", [dict(flush_policy="drop"), dict(min_s=4)])
 def test_idle_flush_drop_policy(kw) -> None:
     w = Windower(cfg(**kw))
     feed(w, range(7))
@@ -177,7 +178,7 @@ def test_offsets_needed_by_open_windows() -> None:
 
 
 def test_offsets_of_held_frames_count() -> None:
-    w = Windower(cfg(grace_frames=2))
+    w = Windower(cfg(grace_ms=2000))
     w.add(frame(0, offset=7), 0.0)
     w.add(frame(1, offset=8), 0.0)
     assert w.min_needed_offset() == 7  # frame 0 is held (not final), its record is needed
@@ -193,7 +194,7 @@ def test_streams_are_independent() -> None:
 
 
 def test_rejections() -> None:
-    w = Windower(cfg(max_jump_frames=100))
+    w = Windower(cfg(max_jump_s=100))
     assert w.add(frame(-1), 0.0).rejection.reason is DlqReason.ABSURD_FRAME_INDEX
     w.add(frame(0), 0.0)
     jump = w.add(frame(101), 0.0)
@@ -205,18 +206,59 @@ def test_rejections() -> None:
     assert w.counters["frames_rejected"] == 3
 
 
-@pytest.mark.parametrize("kw", [dict(step_frames=5), dict(step_frames=0),
+@pytest.mark.parametrize("kw", [dict(step_s=5), dict(step_s=0),
                                 dict(gap_policy="skip"), dict(flush_policy="keep"),
-                                dict(min_frames=5), dict(grace_frames=-1)])
+                                dict(min_s=5), dict(grace_ms=-1), dict(window_s=float("nan"))])
 def test_bad_config_is_refused(kw) -> None:
     with pytest.raises(ConfigError):
         cfg(**kw)
 
 
 def test_interpolated_frames_keep_the_gap_anchor_needed() -> None:
-    w = Windower(cfg(max_gap_frames=2))
+    w = Windower(cfg(max_gap_ms=2000))
     for i in (0, 1, 4):
         w.add(frame(i, offset=10 + i), 0.0)
     # [0..3] is out (frames 2, 3 filled from frame 1 and 4); the next window [2..5] starts
     # with filled frames, so rebuilding it needs frame 1's record (offset 11)
     assert w.min_needed_offset() == 11
+
+
+def test_seconds_become_each_streams_own_frames() -> None:
+    # The defaults: 3.2 s windows every 0.8 s, 200 ms grace. At 20 fps that is 64 / 16 / 4
+    # frames; at 120 fps 384 / 96 / 24; at 29.97 fps round(95.9) = 96 / round(23.98) = 24.
+    config = WindowingConfig()
+
+    def counts(fps: float) -> tuple[int, int, int]:
+        f = config.frames(fps)
+        return f.window_frames, f.step_frames, f.grace_frames
+
+    assert [counts(fps) for fps in (20.0, 120.0, 29.97)] == [(64, 16, 4), (384, 96, 24),
+                                                              (96, 24, 6)]
+    with pytest.raises(ConfigError):
+        config.frames(0.0)
+
+
+def test_a_120_fps_stream_gets_384_frame_windows_every_96() -> None:
+    w = Windower(WindowingConfig(grace_ms=0))
+    fast, slow = [], []
+    for i in range(700):  # 120 fps: 5.8 s; the 20 fps stream sends its first 117 frames
+        fast += w.add(frame(i, "fast", fps=120.0), 0.0).windows
+        if i < 117:
+            slow += w.add(frame(i, "slow", fps=20.0), 0.0).windows
+    # [0..383] closes at frame 383, [96..479] at 479, ..., [288..671] at 671; the grid is
+    # still on absolute frame numbers, so the ids are those of any replay
+    assert [(x.first_frame, x.last_frame) for x in fast] == \
+        [(0, 383), (96, 479), (192, 575), (288, 671)]
+    assert all(x.fps == 120.0 and x.num_frames == 384 for x in fast)
+    # the 20 fps stream beside it keeps 64-frame windows every 16: 0, 16, 32, 48 (<= 116)
+    assert [(x.first_frame, x.last_frame) for x in slow] == \
+        [(0, 63), (16, 79), (32, 95), (48, 111)]
+
+
+def test_a_stream_keeps_its_rate() -> None:
+    w = Windower(cfg())
+    assert w.add(frame(0, fps=0.0), 0.0).rejection.reason is DlqReason.BAD_FPS
+    w.add(frame(0), 0.0)
+    changed = w.add(frame(1, fps=30.0), 0.0)
+    assert changed.rejection.reason is DlqReason.FPS_CHANGED
+    assert "at 1 fps, frame says 30" in changed.rejection.detail

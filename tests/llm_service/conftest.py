@@ -45,6 +45,15 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory, tiny_llm_dir: Path
 
 
 @pytest.fixture(scope="session")
+def encoder_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The checkpoint's own encoder exported to ONNX (+ sidecar), as `mochat export` would."""
+    from mochat.export.onnx import export_onnx
+    from mochat.models.checkpoint import load_encoder
+
+    return export_onnx(load_encoder(tiny_checkpoint), tmp_path_factory.mktemp("enc") / "e.onnx")
+
+
+@pytest.fixture(scope="session")
 def pipeline(tiny_checkpoint: Path) -> Any:
     from mochat.pipeline import MoChatPipeline
 

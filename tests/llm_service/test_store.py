@@ -7,6 +7,7 @@ import pytest
 
 from llm_service.errors import InvalidRequestError, NotFoundError
 from llm_service.store import AddOutcome, FeatureStore, MotionView, StoredWindow, capture_times
+from mochat.errors import DataFormatError
 from tests.llm_service.conftest import FPS, T0_US
 
 
@@ -111,3 +112,70 @@ def test_a_time_range_maps_to_the_frames_captured_in_it():
 def test_view_maps_relative_frames_to_absolute_ones_clamped():
     view = window("a", 100, 10, 0).view
     assert (view.frame(0), view.frame(9), view.frame(50), view.frame(-3)) == (100, 109, 109, 100)
+
+
+def window_120(first: int, produced_ms: float) -> StoredWindow:
+    """384 frames at 120 fps (3.2 s) as 64 rows at 20 fps; row t holds [its frame, t]."""
+    frames = first + 6 * np.arange(64)
+    rows = np.stack([frames, np.arange(64)], 1).astype(np.float32)
+    first_us = T0_US + round(first * 1e6 / 120)
+    view = MotionView.of_window("fast", f"fast:{first}", first, first + 383, 120.0, rows,
+                                feature_fps=20.0, first_capture_time_us=first_us,
+                                last_capture_time_us=first_us + round(383 * 1e6 / 120))
+    return StoredWindow(view, int(produced_ms))
+
+
+def test_windows_at_120_fps_are_stored_as_rows_at_the_models_rate():
+    clock = Clock()
+    store = FeatureStore(max_age_s=60, max_bytes=10**6, feature_dim=2, feature_fps=20.0,
+                         clock_ms=clock)
+    assert store.add(window_120(0, clock.ms)) is AddOutcome.ADDED
+    assert store.add(window_120(96, clock.ms)) is AddOutcome.ADDED  # 96..479
+    # a producer whose rows are at 120 fps (no resampling encoder) cannot be read
+    per_frame = MotionView("fast", ("fast:480",), 480, 120.0, np.zeros((384, 2), np.float32))
+    assert store.add(StoredWindow(per_frame, int(clock.ms))) is AddOutcome.WRONG_RATE
+    view = store.latest("fast")
+    assert (view.first_frame, view.last_frame, view.num_frames, view.num_rows) == \
+        (96, 479, 384, 64)
+    assert (view.frame(0), view.frame(1), view.frame(63), view.frame(99)) == (96, 102, 474, 474)
+    # frames 50..420 of the stream: frame 50 lies only in "fast:0", which gives 50..383
+    # (rows of frames 54, 60, ..., 378), then "fast:96" gives 384..420 (rows of 384..420)
+    picked = store.select("fast", 50, 420, max_frames=64)
+    assert picked.window_ids == ("fast:0", "fast:96")
+    assert picked.features[:, 0].tolist() == list(range(54, 421, 6))
+    assert (picked.first_frame, picked.last_frame, picked.num_rows) == (50, 420, 62)
+    assert picked.frame(0) == 54 and picked.time_us(54) == T0_US + round(54 * 1e6 / 120)
+    # a question's range is limited in the stream's terms: 64 rows at 20 fps read at most
+    # 384 frames at 120 fps (rows at 0, 6, ..., 378 <= 383), one window
+    assert store.select("fast", 0, 383, max_frames=64).num_rows == 64
+    with pytest.raises(InvalidRequestError, match=r"0\.\.384 holds 385 frames, over the "
+                                                  r"model's limit of 384 frames at 120 fps"):
+        store.select("fast", 0, 384, max_frames=64)
+
+
+def test_a_range_between_two_rows_still_gets_one():
+    view = window_120(0, 0).view
+    # frames 13..15 at 120 fps hold no row (rows are at 12 and 18): the nearest one, 12
+    cut = view.crop(13, 15)
+    assert (cut.num_rows, cut.frame(0), cut.num_frames) == (1, 12, 3)
+
+
+def test_features_records_carry_their_rate():
+    from types import SimpleNamespace
+
+    from llm_service.consumer import decode_features
+    from protos.convert import array_to_proto
+    from protos.mochat.v1 import frames_pb2
+
+    msg = frames_pb2.MotionFeatures(stream_id="cam", window_id="cam:960", first_frame=960,
+                                    last_frame=1343, fps=120.0, feature_fps=20.0,
+                                    first_capture_time_us=T0_US,
+                                    last_capture_time_us=T0_US + 3_191_667)
+    array_to_proto(np.zeros((64, 2), np.float32), msg.features)
+    record = SimpleNamespace(value=msg.SerializeToString(), timestamp=5)
+    view = decode_features(record).view
+    assert (view.num_rows, view.num_frames, view.feature_fps, view.frame(2)) == \
+        (64, 384, 20.0, 972)
+    array_to_proto(np.zeros((384, 2), np.float32), msg.features)  # rows per frame: refused
+    with pytest.raises(DataFormatError, match=r"expected shape \(64, '\*'\)"):
+        decode_features(SimpleNamespace(value=msg.SerializeToString(), timestamp=5))

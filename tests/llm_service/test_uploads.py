@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
@@ -19,17 +20,9 @@ from tests.llm_service.conftest import T0_US, GatedPipeline, random_joints, runn
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest.fixture(scope="session")
-def encoder_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The checkpoint's own encoder exported to ONNX, as `mochat export` would."""
-    from mochat.export.onnx import export_onnx
-    from mochat.models.checkpoint import load_encoder
-
-    return export_onnx(load_encoder(tiny_checkpoint), tmp_path_factory.mktemp("enc") / "e.onnx")
-
-
-def _upload(joints: np.ndarray, first_frame: int = 0) -> llm_pb2.CreateSessionRequest:
-    seq = llm_pb2.UploadedSequence(name="rehab-1", layout="smpl22", fps=20.0,
+def _upload(joints: np.ndarray, first_frame: int = 0, *, layout: str = "smpl22",
+            fps: float = 20.0) -> llm_pb2.CreateSessionRequest:
+    seq = llm_pb2.UploadedSequence(name="rehab-1", layout=layout, fps=fps,
                                    first_frame=first_frame, first_capture_time_us=T0_US)
     array_to_proto(joints, seq.joints)
     return llm_pb2.CreateSessionRequest(sequence=seq)
@@ -69,7 +62,8 @@ async def test_uploads_go_through_the_encoder_service(gated: GatedPipeline,
             answer = await stub.Ask(llm_pb2.AskRequest(session_id=session.session_id,
                                                        question="What does the person do?"))
         # an encoder whose features the checkpoint cannot read is refused at startup
-        other = UploadEncoder(f"127.0.0.1:{port}", None, feature_dim=999, layout=SMPL22)
+        other = UploadEncoder(f"127.0.0.1:{port}", None, feature_dim=999, layout=SMPL22,
+                              fps=20.0, max_frames=64)
         with pytest.raises(ConfigError, match="999-d"):
             await other.check()
         await other.close()
@@ -80,3 +74,60 @@ async def test_uploads_go_through_the_encoder_service(gated: GatedPipeline,
     expected = gated.features(joints, server.pipeline.model.encoder.layout).numpy()
     np.testing.assert_allclose(uploaded.features, expected, atol=1e-4)
     assert answer.window.window_ids == ["rehab-1:0"]
+
+
+def ntu_walk(frames_20: int) -> np.ndarray:
+    """A synthetic motion as an NTU-25 (Kinect v2) skeleton at 120 fps: (T, 25, 3)."""
+    from mochat.skeleton import NTU25, resample
+    from mochat.synth.generate import synthesize_motion
+
+    smpl = synthesize_motion("m", np.random.default_rng(5)).joints[:frames_20]
+    out = np.zeros((smpl.shape[0], 25, 3), np.float32)
+    for model_joint, (ntu_joint,) in NTU25.correspondence.items():
+        out[:, NTU25.index(ntu_joint)] = smpl[:, SMPL22.index(model_joint)]
+    for side in ("left", "right"):  # hands, tips and thumbs on the wrists
+        for extra in ("hand", "hand_tip", "thumb"):
+            out[:, NTU25.index(f"{side}_{extra}")] = smpl[:, SMPL22.index(f"{side}_wrist")]
+    return resample(out, 20.0, 120.0)
+
+
+@pytest.mark.parametrize("through_service", [False, True])
+async def test_an_ntu_upload_at_120_fps_is_answered_in_its_own_frames(
+        gated: GatedPipeline, tiny_checkpoint: Path, encoder_onnx: Path,
+        through_service: bool):
+    joints = ntu_walk(31)  # (31 - 1) * 6 + 1 = 181 frames at 120 fps, 1.5 s
+    encoder = EncoderServer(EncoderSettings(model=encoder_onnx, port=0, log_level="warning"))
+    port = await encoder.start()
+    target = {"encoder": f"127.0.0.1:{port}"} if through_service else {}
+    try:
+        async with running_server(gated, tiny_checkpoint, **target) as (server, stub):
+            session = await stub.CreateSession(_upload(joints, 1200, layout="ntu25",
+                                                       fps=120.0))
+            view = server.runtime.sessions.get(session.session_id).uploaded
+            answer = await stub.Ask(llm_pb2.AskRequest(
+                session_id=session.session_id, question="When does the person walk?"))
+            part = await stub.Ask(llm_pb2.AskRequest(
+                session_id=session.session_id, question="When does the person walk?",
+                frames=llm_pb2.FrameRange(first_frame=1230, last_frame=1290)))
+            with pytest.raises(grpc.aio.AioRpcError) as too_long:
+                await stub.CreateSession(_upload(np.concatenate([joints] * 9), layout="ntu25",
+                                                 fps=120.0))
+    finally:
+        await encoder.stop(grace_s=0.5)
+    # the model read 31 rows at 20 fps; row t is the upload's frame 1200 + 6 t
+    assert (view.num_rows, view.feature_fps, view.num_frames, view.fps) == (31, 20.0, 181, 120.0)
+    assert [c.num_frames for c in gated.calls] == [31, 11]  # 1230..1290: rows at 1230..1290
+    assert (answer.window.first_frame, answer.window.last_frame, answer.window.fps) == \
+        (1200, 1380, 120.0)
+    span = answer.spans[0]
+    assert 1200 <= span.first_frame <= span.last_frame <= 1380
+    assert (span.first_frame - 1200) % 6 == 0 and (span.last_frame - 1200) % 6 == 0
+    # frame f is (f - 1200) / 120 s after the first capture
+    assert span.first_capture_time_us == T0_US + round((span.first_frame - 1200) * 1e6 / 120)
+    assert 1230 <= part.spans[0].first_frame <= part.spans[0].last_frame <= 1290
+    # 9 x 181 = 1629 frames at 120 fps are 272 rows at 20 fps; the tiny model reads 256 at
+    # most: 256 * 6 = 1536 frames at 120 fps (rows at 0, 6, ..., 1530 <= 1535)
+    assert too_long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "1629 frames at 120 fps (13.6 s) are 272 frames at the model's 20 fps, over its " \
+        "limit of 256: upload at most 1536 frames at 120 fps (12.8 s)" in \
+        too_long.value.details()

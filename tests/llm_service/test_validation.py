@@ -63,11 +63,12 @@ def _bad_bytes() -> llm_pb2.CreateSessionRequest:
 BAD_SESSIONS = {
     "no source": lambda: llm_pb2.CreateSessionRequest(),
     "unknown layout": lambda: _upload(random_joints(8), layout="octopus"),
-    "not the model's layout": lambda: _upload(
-        np.random.default_rng(1).normal(0, 0.3, (8, 25, 3)).astype(np.float32), layout="ntu25"),
+    "layout given as a file": lambda: _upload(random_joints(8), layout="/etc/rig.yaml"),
     "wrong joint count": lambda: _upload(random_joints(8)[:, :20]),
     "NaN joints": lambda: _upload(_nan_joints()),
     "zero fps": lambda: _upload(random_joints(8), fps=0.0),
+    "NaN fps": lambda: _upload(random_joints(8), fps=float("nan")),
+    "absurd fps": lambda: _upload(random_joints(8), fps=5000.0),
     "bytes do not match the shape": _bad_bytes,
     "too many frames": lambda: _upload(random_joints(600)),  # the tiny model takes 256
 }

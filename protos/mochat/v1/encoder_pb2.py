@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.mochat.v1 import frames_pb2 as mochat_dot_v1_dot_frames__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mochat/v1/encoder.proto\x12\tmochat.v1\x1a\x16mochat/v1/frames.proto\"M\n\rEncodeRequest\x12(\n\x07windows\x18\x01 \x03(\x0b\x32\x17.mochat.v1.MotionWindow\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"Q\n\x0e\x45ncodeResponse\x12+\n\x08\x66\x65\x61tures\x18\x01 \x03(\x0b\x32\x19.mochat.v1.MotionFeatures\x12\x12\n\nrequest_id\x18\x02 \x01(\t\",\n\x0b\x45ncodeError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8d\x01\n\x14\x45ncodeStreamResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12-\n\x08response\x18\x02 \x01(\x0b\x32\x19.mochat.v1.EncodeResponseH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.mochat.v1.EncodeErrorH\x00\x42\t\n\x07outcome\"\x15\n\x13GetModelInfoRequest\"\xa0\x01\n\tModelInfo\x12\x0f\n\x07\x65ncoder\x18\x01 \x01(\t\x12\x0e\n\x06layout\x18\x02 \x01(\t\x12\x12\n\nnum_joints\x18\x03 \x01(\r\x12\x13\n\x0b\x66\x65\x61ture_dim\x18\x04 \x01(\r\x12\x12\n\nmax_frames\x18\x05 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x11\n\tproviders\x18\x07 \x03(\t\x12\x11\n\tmax_batch\x18\x08 \x01(\r2\xe4\x01\n\x0e\x45ncoderService\x12=\n\x06\x45ncode\x12\x18.mochat.v1.EncodeRequest\x1a\x19.mochat.v1.EncodeResponse\x12M\n\x0c\x45ncodeStream\x12\x18.mochat.v1.EncodeRequest\x1a\x1f.mochat.v1.EncodeStreamResponse(\x01\x30\x01\x12\x44\n\x0cGetModelInfo\x12\x1e.mochat.v1.GetModelInfoRequest\x1a\x14.mochat.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17mochat/v1/encoder.proto\x12\tmochat.v1\x1a\x16mochat/v1/frames.proto\"M\n\rEncodeRequest\x12(\n\x07windows\x18\x01 \x03(\x0b\x32\x17.mochat.v1.MotionWindow\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"Q\n\x0e\x45ncodeResponse\x12+\n\x08\x66\x65\x61tures\x18\x01 \x03(\x0b\x32\x19.mochat.v1.MotionFeatures\x12\x12\n\nrequest_id\x18\x02 \x01(\t\",\n\x0b\x45ncodeError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x8d\x01\n\x14\x45ncodeStreamResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12-\n\x08response\x18\x02 \x01(\x0b\x32\x19.mochat.v1.EncodeResponseH\x00\x12\'\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x16.mochat.v1.EncodeErrorH\x00\x42\t\n\x07outcome\"\x15\n\x13GetModelInfoRequest\"\xbe\x01\n\tModelInfo\x12\x0f\n\x07\x65ncoder\x18\x01 \x01(\t\x12\x0e\n\x06layout\x18\x02 \x01(\t\x12\x12\n\nnum_joints\x18\x03 \x01(\r\x12\x13\n\x0b\x66\x65\x61ture_dim\x18\x04 \x01(\r\x12\x12\n\nmax_frames\x18\x05 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\x12\x11\n\tproviders\x18\x07 \x03(\t\x12\x11\n\tmax_batch\x18\x08 \x01(\r\x12\x0b\n\x03\x66ps\x18\t \x01(\x02\x12\x0f\n\x07layouts\x18\n \x03(\t2\xe4\x01\n\x0e\x45ncoderService\x12=\n\x06\x45ncode\x12\x18.mochat.v1.EncodeRequest\x1a\x19.mochat.v1.EncodeResponse\x12M\n\x0c\x45ncodeStream\x12\x18.mochat.v1.EncodeRequest\x1a\x1f.mochat.v1.EncodeStreamResponse(\x01\x30\x01\x12\x44\n\x0cGetModelInfo\x12\x1e.mochat.v1.GetModelInfoRequest\x1a\x14.mochat.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,7 +43,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETMODELINFOREQUEST']._serialized_start=414
   _globals['_GETMODELINFOREQUEST']._serialized_end=435
   _globals['_MODELINFO']._serialized_start=438
-  _globals['_MODELINFO']._serialized_end=598
-  _globals['_ENCODERSERVICE']._serialized_start=601
-  _globals['_ENCODERSERVICE']._serialized_end=829
+  _globals['_MODELINFO']._serialized_end=628
+  _globals['_ENCODERSERVICE']._serialized_start=631
+  _globals['_ENCODERSERVICE']._serialized_end=859
 # @@protoc_insertion_point(module_scope)

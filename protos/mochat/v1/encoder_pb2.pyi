@@ -46,7 +46,7 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("encoder", "layout", "num_joints", "feature_dim", "max_frames", "backend", "providers", "max_batch")
+    __slots__ = ("encoder", "layout", "num_joints", "feature_dim", "max_frames", "backend", "providers", "max_batch", "fps", "layouts")
     ENCODER_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     NUM_JOINTS_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,8 @@ class ModelInfo(_message.Message):
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    LAYOUTS_FIELD_NUMBER: _ClassVar[int]
     encoder: str
     layout: str
     num_joints: int
@@ -63,4 +65,6 @@ class ModelInfo(_message.Message):
     backend: str
     providers: _containers.RepeatedScalarFieldContainer[str]
     max_batch: int
-    def __init__(self, encoder: _Optional[str] = ..., layout: _Optional[str] = ..., num_joints: _Optional[int] = ..., feature_dim: _Optional[int] = ..., max_frames: _Optional[int] = ..., backend: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., max_batch: _Optional[int] = ...) -> None: ...
+    fps: float
+    layouts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, encoder: _Optional[str] = ..., layout: _Optional[str] = ..., num_joints: _Optional[int] = ..., feature_dim: _Optional[int] = ..., max_frames: _Optional[int] = ..., backend: _Optional[str] = ..., providers: _Optional[_Iterable[str]] = ..., max_batch: _Optional[int] = ..., fps: _Optional[float] = ..., layouts: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -56,8 +56,12 @@ class EncoderServiceServicer(object):
 
     def Encode(self, request, context):
         """Encode a batch of windows; the response lists features in request order.
+        Windows may come in any registered layout (GetModelInfo lists them) at any rate; each is
+        retargeted to the model's layout and resampled to the model's rate, so the features come
+        back at ModelInfo.fps (MotionFeatures.feature_fps).
         INVALID_ARGUMENT: a window does not fit the model (unknown layout, wrong joint count,
-        NaN/inf, too many frames, request too large); the message names the window.
+        NaN/inf, fps not in (0, 1000], more frames than the model takes once resampled,
+        request too large); the message names the window.
         RESOURCE_EXHAUSTED: the server's queue is full; retry with backoff.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -55,7 +55,7 @@ class MotionWindow(_message.Message):
     def __init__(self, stream_id: _Optional[str] = ..., window_id: _Optional[str] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., fps: _Optional[float] = ..., layout: _Optional[str] = ..., joints: _Optional[_Union[Float32Array, _Mapping]] = ..., first_capture_time_us: _Optional[int] = ..., last_capture_time_us: _Optional[int] = ..., interpolated_frames: _Optional[int] = ...) -> None: ...
 
 class MotionFeatures(_message.Message):
-    __slots__ = ("stream_id", "window_id", "first_frame", "last_frame", "fps", "first_capture_time_us", "last_capture_time_us", "layout", "features", "encoder")
+    __slots__ = ("stream_id", "window_id", "first_frame", "last_frame", "fps", "first_capture_time_us", "last_capture_time_us", "layout", "features", "encoder", "feature_fps")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
     FIRST_FRAME_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class MotionFeatures(_message.Message):
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     ENCODER_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FPS_FIELD_NUMBER: _ClassVar[int]
     stream_id: str
     window_id: str
     first_frame: int
@@ -76,4 +77,5 @@ class MotionFeatures(_message.Message):
     layout: str
     features: Float32Array
     encoder: str
-    def __init__(self, stream_id: _Optional[str] = ..., window_id: _Optional[str] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., fps: _Optional[float] = ..., first_capture_time_us: _Optional[int] = ..., last_capture_time_us: _Optional[int] = ..., layout: _Optional[str] = ..., features: _Optional[_Union[Float32Array, _Mapping]] = ..., encoder: _Optional[str] = ...) -> None: ...
+    feature_fps: float
+    def __init__(self, stream_id: _Optional[str] = ..., window_id: _Optional[str] = ..., first_frame: _Optional[int] = ..., last_frame: _Optional[int] = ..., fps: _Optional[float] = ..., first_capture_time_us: _Optional[int] = ..., last_capture_time_us: _Optional[int] = ..., layout: _Optional[str] = ..., features: _Optional[_Union[Float32Array, _Mapping]] = ..., encoder: _Optional[str] = ..., feature_fps: _Optional[float] = ...) -> None: ...
