@@ -21,6 +21,14 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+def _reference_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="YAML reference recipe")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument("--stop-after", default=None,
+                        choices=("corpus", "dialogues", "encoder", "align", "finetune", "head"),
+                        help="stop after this stage (a later run continues from there)")
+
+
 def _ablation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, type=Path, help="YAML ablation recipe")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -32,8 +40,8 @@ def _probe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder", action="append", required=True, metavar="NAME=SOURCE",
                         help="features to probe, repeatable. SOURCE: an encoder checkpoint "
                              "dir, 'random:KIND[:SIZE]' (untrained), or 'raw' (pooled joints)")
-    parser.add_argument("--train-split", default="train")
-    parser.add_argument("--test-split", default="test")
+    parser.add_argument("--train-split", default="train", help="split the probe is fitted on")
+    parser.add_argument("--test-split", default="test", help="split the probe is scored on")
     parser.add_argument("--max-motions", type=int, default=None,
                         help="use at most this many motions per split")
     parser.add_argument("--label", action="append", choices=("action", "action_side"),
@@ -41,7 +49,7 @@ def _probe_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: action)")
     parser.add_argument("--train-fraction", action="append", type=float,
                         help="share of training spans the probe sees (repeatable; default 1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
 
 
@@ -63,6 +71,9 @@ STAGES: dict[str, Stage] = {
                   "frozen states", _recipe_arguments),
     "ablation": Stage("training.ablation", "the paper's ablation rows on one shared schedule",
                       _ablation_arguments),
+    "reference": Stage("training.reference", "the shipped model from nothing: corpus, "
+                       "dialogues, encoder, align, finetune (and head), resumable",
+                       _reference_arguments),
     "probe": Stage("training.probe", "linear probe: frozen encoder features -> atomic action",
                    _probe_arguments),
 }
