@@ -31,7 +31,8 @@ from tqdm import tqdm
 
 from mochat.errors import ConfigError
 from mochat.models import SkeletonEncoder, build_encoder, encoder_config, load_encoder, save_encoder
-from mochat.skeleton import HumanML3DCorpus, get_layout, normalize, pad_batch
+from mochat.skeleton import HumanML3DCorpus, SkeletonLayout, get_layout, normalize, pad_batch
+from mochat.skeleton.normalize import facing_angle
 from training.pretext import (
     DisplacementHead,
     PretextLoss,
@@ -66,6 +67,9 @@ class EncoderRecipe:
     grad_clip: float = 1.0
     window_frames: int = 64
     min_frames: int = 16
+    # share of crops that span the encoder's whole window (max_frames), motions joined end
+    # to end where one is too short, so every temporal position the LM feeds is trained
+    long_crop_share: float = 0.0
     shear_amplitude: float = 0.3
     max_motions: int | None = None  # cap the training split (smoke runs)
     edge_samples: int = 256  # crops measured for the magnitude bin edges
@@ -85,6 +89,8 @@ class EncoderRecipe:
             raise ConfigError("need 2 <= min_frames <= window_frames")
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("steps and batch_size must be >= 1")
+        if not 0.0 <= self.long_crop_share <= 1.0:
+            raise ConfigError(f"long_crop_share must be in [0, 1], got {self.long_crop_share}")
 
     def spec(self) -> PretextSpec:
         values: dict[str, Any] = {k: tuple(v) if k == "intervals" else v
@@ -103,19 +109,25 @@ class CropSampler:
     """Random normalised crops of training motions, driven by one numpy Generator whose
     state is saved with the checkpoint (so a resumed run draws the same batches)."""
 
-    def __init__(self, motions: list[np.ndarray], recipe: EncoderRecipe, seed: int) -> None:
+    def __init__(self, motions: list[np.ndarray], recipe: EncoderRecipe, seed: int, *,
+                 max_frames: int = 512) -> None:
         self.motions = [m for m in motions if len(m) >= recipe.min_frames]
         if not self.motions:
             raise ConfigError(f"no training motion has {recipe.min_frames} frames or more")
         self.recipe = recipe
         self.layout = get_layout(recipe.layout)
+        self.max_frames = max_frames
         self.rng = np.random.default_rng(seed)
 
     def crop(self) -> np.ndarray:
-        """One (T, J, 3) normalised, sheared crop."""
+        """One (T, J, 3) normalised, sheared crop: a short one (min_frames..window_frames
+        of one motion), or with probability long_crop_share one of max_frames."""
         r = self.recipe
-        motion = self.motions[int(self.rng.integers(len(self.motions)))]
-        frames = int(self.rng.integers(r.min_frames, min(r.window_frames, len(motion)) + 1))
+        if r.long_crop_share > 0 and self.rng.random() < r.long_crop_share:
+            motion, frames = self._joined(self.max_frames), self.max_frames
+        else:
+            motion = self.motions[int(self.rng.integers(len(self.motions)))]
+            frames = int(self.rng.integers(r.min_frames, min(r.window_frames, len(motion)) + 1))
         start = int(self.rng.integers(0, len(motion) - frames + 1))
         x = normalize(motion[start:start + frames], self.layout, max_frames=None)
         if r.shear_amplitude > 0:
@@ -125,9 +137,31 @@ class CropSampler:
             x = x @ shear.T
         return x.astype(np.float32)
 
+    def _joined(self, frames: int) -> np.ndarray:
+        """Random motions end to end until `frames` long: each next one turned about y to the
+        facing and moved to the ground position where the previous one ends (the synthetic
+        motions start and end standing, so a join looks like one action after another)."""
+        parts = [self.motions[int(self.rng.integers(len(self.motions)))]]
+        while sum(len(p) for p in parts) < frames:
+            after = self.motions[int(self.rng.integers(len(self.motions)))]
+            parts.append(continue_from(parts[-1], after, self.layout))
+        return np.concatenate(parts)  # (>= frames, J, 3)
+
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         joints, mask = pad_batch([self.crop() for _ in range(size)])
         return torch.from_numpy(joints), torch.from_numpy(mask)
+
+
+def continue_from(before: np.ndarray, after: np.ndarray, layout: SkeletonLayout) -> np.ndarray:
+    """`after` (T, J, 3) turned and moved so its first frame faces and stands where the last
+    frame of `before` does (rotation about y, ground-plane translation)."""
+    turn = facing_angle(before[-1:], layout) - facing_angle(after[:1], layout)
+    c, s = np.cos(turn), np.sin(turn)
+    rot = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=np.float32)
+    out = after @ rot.T
+    shift = before[-1, 0] - out[0, 0]
+    shift[1] = 0.0  # heights stay the motion's own
+    return (out + shift).astype(np.float32)
 
 
 def load_motions(recipe: EncoderRecipe, split: str) -> list[np.ndarray]:
@@ -181,8 +215,10 @@ def build_pretrainer(recipe: EncoderRecipe) -> Pretrainer:
     config = encoder_config(recipe.size, **recipe.model)
     encoder = build_encoder(recipe.kind, config, layout)
     head = DisplacementHead(encoder.feature_dim, layout.num_joints, spec)
-    sampler = CropSampler(load_motions(recipe, "train"), recipe, recipe.seed)
-    probe = CropSampler(sampler.motions, recipe, recipe.seed + 1)  # edges: separate stream
+    sampler = CropSampler(load_motions(recipe, "train"), recipe, recipe.seed,
+                          max_frames=config.max_frames)
+    probe = CropSampler(sampler.motions, recipe, recipe.seed + 1,  # edges: separate stream
+                        max_frames=config.max_frames)
     edges = magnitude_edges([probe.crop() for _ in range(recipe.edge_samples)], spec)
     optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=recipe.lr,
                                   weight_decay=recipe.weight_decay)

@@ -12,7 +12,7 @@ import torch
 from mochat.cli import main
 from mochat.errors import ConfigError
 from mochat.models import load_encoder
-from training.encoder import EncoderRecipe, train
+from training.encoder import EncoderRecipe, build_pretrainer, train
 from training.pretext import IGNORE, PretextSpec, direction_classes, displacements, targets
 
 
@@ -97,3 +97,35 @@ def test_shipped_recipes_parse() -> None:
     for path in recipes:
         assert path.read_text().startswith("# mochat train encoder --config")
         EncoderRecipe.from_yaml(path).spec()
+
+
+def test_long_crops_train_every_temporal_position(corpus: Path, tmp_path: Path) -> None:
+    # The LM feeds windows up to the encoder's max_frames (256 for tiny); 32-frame crops
+    # leave rows 32+ of the temporal position table at their init. Long crops (motions
+    # joined end to end to the whole window) reach all of them. No weight decay, so a row
+    # without a gradient stays exactly as initialised.
+    def moved_rows(name: str, **overrides: object) -> torch.Tensor:
+        recipe = _recipe(corpus, tmp_path / name, steps=4, weight_decay=0.0, **overrides)
+        start = build_pretrainer(recipe).encoder.temporal_pos.detach().clone()
+        end = train(recipe, progress=False).encoder.temporal_pos.detach()
+        return (end != start).any(dim=1)  # (max_frames,)
+
+    short = moved_rows("short")
+    assert short[:16].all() and not short[32:].any(), short.nonzero().flatten().tolist()
+    long = moved_rows("long", long_crop_share=0.5)
+    assert long.all(), f"untrained positions: {(~long).nonzero().flatten().tolist()}"
+
+
+def test_a_joined_motion_continues_where_the_last_one_ends() -> None:
+    import numpy as np
+
+    from mochat.skeleton import SMPL22
+    from mochat.skeleton.normalize import facing_angle
+    from mochat.synth.generate import synthesize_motion
+    from training.encoder import continue_from
+
+    a = synthesize_motion("a", np.random.default_rng(1)).joints
+    b = synthesize_motion("b", np.random.default_rng(2)).joints
+    moved = continue_from(a, b, SMPL22)
+    assert np.allclose(moved[0, 0, [0, 2]], a[-1, 0, [0, 2]], atol=1e-5)  # same spot
+    assert abs(np.sin(facing_angle(moved[:1], SMPL22) - facing_angle(a[-1:], SMPL22))) < 1e-4
