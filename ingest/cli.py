@@ -51,11 +51,26 @@ def _run_broker(args: argparse.Namespace) -> int:
 
 
 def register_serve(serve_sub: argparse._SubParsersAction) -> None:
-    p = serve_sub.add_parser("ingest", help="Kafka frames -> windows -> encoder -> features")
+    from ingest.kafka import KafkaConnection
+    from ingest.settings import IngestSettings
+    from mochat.cli.help import settings_defaults
+
+    window = IngestSettings.model_fields
+    p = serve_sub.add_parser(
+        "ingest", help="Kafka frames -> windows -> encoder -> features",
+        description="Cut each stream's frames into windows, encode them with the encoder "
+                    "service and publish the features. Every setting has a "
+                    "MOCHAT_INGEST_<NAME> variable; the windows: MOCHAT_INGEST_WINDOW_S "
+                    f"(default {window['window_s'].default} s), MOCHAT_INGEST_STEP_S "
+                    f"(default {window['step_s'].default} s), MOCHAT_INGEST_GRACE_MS "
+                    f"(default {window['grace_ms'].default} ms).")
     p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers HOST:PORT[,...]")
     p.add_argument("--encoder", help="encoder service address HOST:PORT")
     p.add_argument("--group-id", help="consumer group id")
-    p.add_argument("--metrics-port", type=int, help="Prometheus port (0 = off)")
+    p.add_argument("--metrics-port", type=int,
+                   help="Prometheus port; 0 = any free port, unset = no metrics")
+    settings_defaults(p, IngestSettings, extra={
+        "bootstrap_servers": KafkaConnection().bootstrap_servers})
     p.set_defaults(func=_run_serve)
 
 

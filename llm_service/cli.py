@@ -18,17 +18,19 @@ def register_serve(serve_sub: argparse._SubParsersAction) -> None:
                     "Kafka. Every flag has a MOCHAT_LLM_<NAME> variable.")
     p.add_argument("--model", help="MoChat checkpoint directory "
                    "(default models/mochat-smollm2-synth)")
-    p.add_argument("--port", type=int, help="gRPC port on 127.0.0.1 (0 = any free port)")
-    p.add_argument("--host", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="gRPC port; 0 = any free port")
+    p.add_argument("--host", help="bind address")
     p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers HOST:PORT[,...]")
-    p.add_argument("--features-topic", help="topic of MotionFeatures (mocap.features)")
+    p.add_argument("--features-topic", help="topic of MotionFeatures")
     p.add_argument("--start-from", choices=("retention", "earliest", "latest"))
     p.add_argument("--no-kafka", dest="consume", action="store_false", default=None,
                    help="read no features (uploaded sequences only)")
-    p.add_argument("--encoder", help="encoder service HOST:PORT for uploaded sequences")
+    p.add_argument("--encoder", help="encoder service HOST:PORT for uploaded sequences; "
+                   "unset = the checkpoint's encoder in-process")
     p.add_argument("--layout-file", dest="layout_files", action="append", metavar="FILE",
                    help="a skeleton layout file (YAML/JSON) uploads may come in; repeatable")
-    p.add_argument("--metrics-port", type=int, help="Prometheus port (0 = any free port)")
+    p.add_argument("--metrics-port", type=int,
+                   help="Prometheus port; 0 = any free port, unset = no metrics")
     p.add_argument("--max-batch", type=int, help="questions per batched decode")
     p.add_argument("--no-batching", dest="batching", action="store_false", default=None,
                    help="answer every question alone")
@@ -37,6 +39,12 @@ def register_serve(serve_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--torch-threads", type=int)
     p.add_argument("--shutdown-grace-s", type=float)
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    from ingest.kafka import KafkaConnection
+    from llm_service.settings import LlmSettings
+    from mochat.cli.help import settings_defaults
+
+    settings_defaults(p, LlmSettings, extra={
+        "bootstrap_servers": KafkaConnection().bootstrap_servers})
     p.set_defaults(func=run_serve)
 
 

@@ -20,7 +20,8 @@ from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", help="the question, e.g. \"when did the jump start?\"")
-    p.add_argument("--server", default="127.0.0.1:50052", help="LLM service HOST:PORT")
+    p.add_argument("--server", default="127.0.0.1:50052",
+                   help="LLM service HOST:PORT (default: %(default)s)")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--stream", help="ask about this live stream")
     target.add_argument("--session", help="ask within this session (keeps history)")
@@ -36,9 +37,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     selector = p.add_mutually_exclusive_group()
     selector.add_argument("--frames", help="FIRST:LAST absolute frames to ask about")
     selector.add_argument("--times", help="START_US:END_US capture times to ask about")
-    p.add_argument("--priority", choices=("live", "batch"), default="live")
-    p.add_argument("--max-new-tokens", type=int, default=0)
-    p.add_argument("--timeout", type=float, default=60.0, help="deadline in seconds")
+    p.add_argument("--priority", choices=("live", "batch"), default="live",
+                   help="queue class: live questions go before batch ones (default: %(default)s)")
+    p.add_argument("--max-new-tokens", type=int, default=0,
+                   help="longest answer in tokens; 0 = the service's default (default: 0)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="deadline in seconds (default: %(default)s)")
     p.add_argument("--tokens", action="store_true", help="print text as it is generated")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

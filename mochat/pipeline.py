@@ -120,9 +120,11 @@ class MoChatPipeline:
         self.stop_ids.discard(tok.unk_token_id)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path = DEFAULT_MODEL_DIR, **kwargs: object
-                        ) -> MoChatPipeline:
-        return cls(MoChat.from_pretrained(directory), **kwargs)  # type: ignore[arg-type]
+    def from_pretrained(cls, directory: str | Path = DEFAULT_MODEL_DIR, *,
+                        verbose: bool = False, **kwargs: object) -> MoChatPipeline:
+        """Load a checkpoint quietly (no progress bar, no library notices) unless `verbose`."""
+        model = MoChat.from_pretrained(directory, verbose=verbose)
+        return cls(model, **kwargs)  # type: ignore[arg-type]
 
     # -- motion -----------------------------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mochat.errors import MoChatError
+from mochat.errors import ConfigError, MoChatError
 from mochat.skeleton.layout import SMPL22, SkeletonLayout
 
 _SIDE_COLOURS = {"left": "tab:blue", "right": "tab:red", "centre": "0.25"}
@@ -18,13 +18,41 @@ def _bone_colour(layout: SkeletonLayout, joint: int) -> str:
     return _SIDE_COLOURS[side]
 
 
+def gif_frames(num_frames: int, stride: int = 1) -> range:
+    """The motion frames a GIF of `num_frames` drawn at every `stride`-th frame shows."""
+    if stride < 1:
+        raise ConfigError(f"stride {stride}: expected 1 or more (every N-th frame is drawn)")
+    return range(0, num_frames, stride)
+
+
+def check_output(out: str | Path) -> None:
+    """Refuse an output that is not a .gif: the motion is drawn as an animated GIF."""
+    suffix = Path(out).suffix
+    if suffix.lower() != ".gif":
+        raise ConfigError(f"output {str(out)!r}: expected a .gif file (got "
+                          f"{suffix or 'no suffix'!r}); the motion is drawn as an animated GIF")
+
+
+def check_span(span: tuple[int, int] | None, num_frames: int) -> None:
+    """Refuse a span outside the motion's frames 0..T-1 (inclusive, its own numbers)."""
+    if span is not None:
+        start, end = span
+        if not 0 <= start <= end < num_frames:
+            raise ConfigError(f"span {start}-{end}: expected 0 <= START <= END <= "
+                              f"{num_frames - 1} (the motion's frames 0-{num_frames - 1})")
+
+
 def render_motion(joints: np.ndarray, out: str | Path, *, layout: SkeletonLayout = SMPL22,
                   fps: float = 20.0, span: tuple[int, int] | None = None,
                   title: str = "", stride: int = 1) -> Path:
-    """Write `joints` (T, J, 3; y up) to a GIF. Frames inside `span` get a yellow backdrop.
+    """Write `joints` (T, J, 3; y up) to a GIF of the frames `gif_frames(T, stride)`.
+    Frames inside `span` (inclusive, 0 <= start <= end < T) get a yellow backdrop.
 
     Left bones are blue, right bones red, so a viewer can check the side of an action.
     """
+    check_output(out)
+    check_span(span, joints.shape[0])
+    frames = gif_frames(joints.shape[0], stride)
     try:
         import matplotlib
 
@@ -33,7 +61,6 @@ def render_motion(joints: np.ndarray, out: str | Path, *, layout: SkeletonLayout
         from matplotlib.animation import FuncAnimation, PillowWriter
     except ImportError as err:
         raise MoChatError("rendering needs matplotlib: pip install 'mochat[render]'") from err
-    frames = np.arange(0, joints.shape[0], max(1, stride))
     fig = plt.figure(figsize=(4, 4), dpi=80)
     ax = fig.add_subplot(projection="3d")
     lo, hi = joints.min(axis=(0, 1)), joints.max(axis=(0, 1))
@@ -57,9 +84,9 @@ def render_motion(joints: np.ndarray, out: str | Path, *, layout: SkeletonLayout
     ax.set_xlabel("x")
     ax.set_ylabel("z")
     ax.set_zlabel("y")
-    anim = FuncAnimation(fig, draw, frames=frames, blit=False)
+    anim = FuncAnimation(fig, draw, frames=list(frames), blit=False)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    anim.save(out, writer=PillowWriter(fps=max(1, round(fps / max(1, stride)))))
+    anim.save(out, writer=PillowWriter(fps=max(1, round(fps / stride))))
     plt.close(fig)
     return out

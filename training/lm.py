@@ -26,7 +26,7 @@ from tqdm import tqdm
 from mochat.dialogue.build import TASKS as MOTION_TASKS
 from mochat.errors import ConfigError
 from mochat.models.checkpoint import load_encoder
-from mochat.models.llm import load_llm
+from mochat.models.llm import load_llm, quiet_loading
 from mochat.models.mochat import MoChat, MoChatConfig
 from training.lm_data import (
     GAP_KINDS,
@@ -131,9 +131,10 @@ def build_model(recipe: LMRecipe) -> MoChat:
 
         spec = {"r": 16, "alpha": 32, "dropout": 0.05,
                 "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], **recipe.lora}
-        adapted = get_peft_model(model.llm, LoraConfig(
-            r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=spec["dropout"],
-            target_modules=spec["target_modules"], task_type="CAUSAL_LM"))
+        with quiet_loading():  # peft's read of a deprecated transformers alias
+            adapted = get_peft_model(model.llm, LoraConfig(
+                r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=spec["dropout"],
+                target_modules=spec["target_modules"], task_type="CAUSAL_LM"))
         model.llm = adapted  # type: ignore[assignment]  # a PeftModel forwards to the LM
     else:
         model.llm.requires_grad_(True)
@@ -157,9 +158,10 @@ def widen_adapter(llm: Any, target_modules: list[str], init: str) -> Any:
     if targets == have:
         return llm
     state = get_peft_model_state_dict(llm)
-    wider = get_peft_model(llm.unload(), LoraConfig(
-        r=old.r, lora_alpha=old.lora_alpha, lora_dropout=old.lora_dropout,
-        target_modules=sorted(targets), task_type="CAUSAL_LM"))
+    with quiet_loading():
+        wider = get_peft_model(llm.unload(), LoraConfig(
+            r=old.r, lora_alpha=old.lora_alpha, lora_dropout=old.lora_dropout,
+            target_modules=sorted(targets), task_type="CAUSAL_LM"))
     loaded: Any = set_peft_model_state_dict(wider, state)  # peft's stub types it loosely
     if loaded.unexpected_keys:
         raise ConfigError(f"init {init}: adapter weights with no module after widening: "
@@ -224,8 +226,9 @@ def _load_llm_weights(model: MoChat, directory: Path) -> None:
     else:
         from transformers import AutoModelForCausalLM
 
-        model.llm.load_state_dict(AutoModelForCausalLM.from_pretrained(
-            directory / "llm").state_dict())
+        with quiet_loading():
+            weights = AutoModelForCausalLM.from_pretrained(directory / "llm").state_dict()
+        model.llm.load_state_dict(weights)
 
 
 def training_rows(recipe: LMRecipe) -> list[dict]:

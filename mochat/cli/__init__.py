@@ -12,6 +12,8 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
+from mochat.cli.help import use_defaults_formatter
+
 _CORE_COMMANDS = ("synth", "render", "eval", "export", "timestamps", "chat", "dialogues")
 
 
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     for ep in entry_points(group="mochat.commands"):
         register = ep.load()
         register(serve_sub if ep.name.startswith("serve-") else sub)
+    use_defaults_formatter(parser)  # every --help names its defaults
     return parser
 
 

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help="MoChat checkpoint dir (default: the shipped models/mochat-smollm2-synth)")
     add_motion_options(p)
-    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--max-new-tokens", type=int, default=48, help="longest answer, in tokens")
+    p.add_argument("--verbose", action="store_true",
+                   help="show the libraries' model-loading output (progress bar, notices)")
     p.set_defaults(func=run)
 
 
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from mochat.pipeline import DEFAULT_MODEL_DIR, MoChatPipeline
 
     pipeline = MoChatPipeline.from_pretrained(args.model or DEFAULT_MODEL_DIR,
+                                              verbose=args.verbose,
                                               max_new_tokens=args.max_new_tokens)
     conversation = load_conversation(args, pipeline)
     motion = conversation.motion

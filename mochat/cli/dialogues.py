@@ -20,11 +20,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("dialogues", help="build the instruction dialogue sets")
     parser.add_argument("--data", help="corpus in HumanML3D layout")
     parser.add_argument("--out", help="output folder")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed (same seed, same dialogues)")
     parser.add_argument("--annotator", default="rule", choices=("rule", "llm"),
                         help="timestamp annotator for corpora without spans/")
     parser.add_argument("--llm-url", help="OpenAI-compatible API base for --annotator llm")
-    parser.add_argument("--llm-model", default="default")
+    parser.add_argument("--llm-model", default="default",
+                        help="model name sent to --llm-url")
     parser.add_argument("--no-general", action="store_true", help="skip the general set")
     parser.add_argument("--record-general", action="store_true",
                         help="answer the general questions with the base LLM (SmolLM2) and "

@@ -67,10 +67,13 @@ def evaluate(corpus: HumanML3DCorpus, split: str, annotator: Annotator, *,
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("timestamps", help="extract action spans; score vs spans/")
     parser.add_argument("--data", required=True, help="corpus in HumanML3D layout with spans/")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
-    parser.add_argument("--annotator", default="rule", choices=("rule", "llm"))
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"),
+                        help="corpus split to score")
+    parser.add_argument("--annotator", default="rule", choices=("rule", "llm"),
+                        help="rule-based, or an LLM behind --llm-url")
     parser.add_argument("--llm-url", help="OpenAI-compatible API base, e.g. http://127.0.0.1:8000/v1")
-    parser.add_argument("--llm-model", default="default")
+    parser.add_argument("--llm-model", default="default",
+                        help="model name sent to --llm-url")
     parser.add_argument("--no-order-prior", action="store_true",
                         help="search the whole motion for every action (paper-style)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -92,7 +92,7 @@ def greedy_decode(model: MoChat, features: Tensor, feature_mask: Tensor,
         positions = positions[:, -1:] + 1
         step_embeds = model.embed_text(next_ids[:, None])
         out = model.llm(inputs_embeds=step_embeds, attention_mask=mask, position_ids=positions,
-                        past_key_values=out.past_key_values, use_cache=True,
+                        cache=out.cache, use_cache=True,
                         output_hidden_states=want_hidden)
         if keep_hidden:
             states.append(out.hidden_states[-1])

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -31,6 +34,40 @@ FALLBACK_CHAT_TEMPLATE = (
     "{% else %}{{ 'ASSISTANT: ' + m['content'] + eos_token + '\n' }}{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
 )
+
+
+# FutureWarnings that libraries raise at each other while a model loads, not at us: peft
+# reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a model.
+# Only these are filtered; anything else (ours included) still shows.
+_LIBRARY_DEPRECATIONS = (r"`is_gradient_checkpointing` is deprecated",)
+
+
+@contextmanager
+def quiet_loading(verbose: bool = False) -> Iterator[None]:
+    """Keep model loading out of user output and service logs: transformers' "Loading
+    weights" progress bar, its info/warning log lines, and the library-to-library
+    FutureWarnings above. Errors still show. `verbose` leaves everything as it is.
+
+    The previous progress-bar state and log level come back on exit, so a caller that
+    wants transformers' output elsewhere keeps it.
+    """
+    if verbose:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    bar, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            for message in _LIBRARY_DEPRECATIONS:
+                warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def cache_dir() -> Path:
@@ -76,13 +113,14 @@ def resolve_llm(name_or_path: str) -> Path:
     return path
 
 
-def load_llm(name_or_path: str = DEFAULT_LLM, *, dtype: torch.dtype = torch.float32
-             ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def load_llm(name_or_path: str = DEFAULT_LLM, *, dtype: torch.dtype = torch.float32,
+             verbose: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """(model, tokenizer) of a causal LM, offline. The tokenizer always has a chat template
-    and a pad token."""
-    path = resolve_llm(name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    and a pad token. Loading is quiet unless `verbose` (see `quiet_loading`)."""
+    with quiet_loading(verbose):
+        path = resolve_llm(name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     if not tokenizer.chat_template:
         tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
     if tokenizer.pad_token is None:

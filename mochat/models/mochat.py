@@ -317,15 +317,17 @@ class MoChat(nn.Module):
     def from_pretrained(cls, directory: str | Path, *, llm: str | None = None,
                         merge_adapter: bool = True, fresh_head: bool = False,
                         config: dict[str, Any] | None = None,
-                        encoder_views: Sequence[str] | None = None) -> MoChat:
+                        encoder_views: Sequence[str] | None = None,
+                        verbose: bool = False) -> MoChat:
         """Rebuild a saved model. A LoRA adapter is merged for inference; with
         `merge_adapter=False` it stays a trainable PeftModel (to continue fine-tuning it).
         `fresh_head` keeps the regression head newly initialised instead of loading it (to
         retrain a head whose layout changed on top of a trained model); `config` overrides
         saved MoChatConfig fields (e.g. {"head": "frames"} with `fresh_head`);
         `encoder_views` has the saved encoder read the motion in those views (the projector
-        widened to match, see `load_trainable_state`)."""
-        from mochat.models.llm import load_llm
+        widened to match, see `load_trainable_state`). Loading is quiet unless `verbose`
+        (`mochat.models.llm.quiet_loading`)."""
+        from mochat.models.llm import load_llm, quiet_loading
 
         root = Path(directory)
         if not (root / CONFIG_FILE).is_file():
@@ -340,12 +342,13 @@ class MoChat(nn.Module):
         model_config = MoChatConfig(**settings)
         source = str(root / LLM_DIR) if (root / LLM_DIR).is_dir() else (llm or model_config.llm)
         base: Any
-        base, tokenizer = load_llm(source)
+        base, tokenizer = load_llm(source, verbose=verbose)
         if (root / ADAPTER_DIR).is_dir():
             from peft import PeftModel
 
-            base = PeftModel.from_pretrained(base, root / ADAPTER_DIR,
-                                             is_trainable=not merge_adapter)
+            with quiet_loading(verbose):
+                base = PeftModel.from_pretrained(base, root / ADAPTER_DIR,
+                                                 is_trainable=not merge_adapter)
             if merge_adapter:
                 base = base.merge_and_unload()
         model = cls(model_config, load_encoder(root, views=encoder_views), base, tokenizer)
