@@ -3,8 +3,10 @@
 The model runs in a single dedicated thread, so the event loop keeps serving RPCs, reading
 Kafka and streaming tokens while a batch decodes. Generated pieces cross back to the loop
 with `call_soon_threadsafe` (in order, before the batch's completion). A question whose
-deadline passed during generation is dropped, not answered late. A batch that fails is
-answered again one question at a time: one question's error never fails the others.
+client went away or whose deadline passed stops being decoded at the next step (its row
+leaves the batch; a batch with no row left ends) and is never answered late. A batch that
+fails is answered again one question at a time: one question's error never fails the
+others. Every decoded batch updates the service-time estimates admission reads.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from llm_service.admission import ServiceTimes
 from llm_service.answers import Timing
 from llm_service.errors import DeadlineExpiredError
 from llm_service.metrics import LlmMetrics
@@ -34,9 +37,11 @@ class Result:
 
 class Engine:
     def __init__(self, pipeline: Any, queue: QuestionQueue, metrics: LlmMetrics, *,
-                 max_batch: int, batch_delay_s: float) -> None:
+                 max_batch: int, batch_delay_s: float,
+                 times: ServiceTimes | None = None) -> None:
         self.pipeline = pipeline  # MoChatPipeline, or anything with its answer_batch
         self.queue = queue
+        self.times = times if times is not None else (queue.times or ServiceTimes())
         self.metrics = metrics
         self.max_batch = max_batch
         self.batch_delay_s = batch_delay_s
@@ -82,15 +87,16 @@ class Engine:
                 await self._answer_isolated([job])
 
     def _generate(self, items: list[tuple[Any, str]], max_new_tokens: int,
-                  on_token: Any) -> list[Any]:
+                  on_token: Any, keep: Any) -> list[Any]:
         """In the model thread. The generation limit is the pipeline's attribute; only this
         thread touches it."""
         self.pipeline.max_new_tokens = max_new_tokens
-        return list(self.pipeline.answer_batch(items, on_token=on_token))
+        return list(self.pipeline.answer_batch(items, on_token=on_token, keep=keep))
 
     async def _answer(self, jobs: list[Job]) -> None:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
+        limit = jobs[0].max_new_tokens
         for job in jobs:
             job.started_s, job.batch_size = started, len(jobs)
             self.metrics.queue_wait.observe(started - job.enqueued_s)
@@ -100,21 +106,35 @@ class Engine:
         def on_token(index: int, piece: str) -> None:  # model thread
             loop.call_soon_threadsafe(jobs[index].token, piece)
 
+        def keep(index: int) -> bool:  # model thread; reads a flag the loop sets
+            job = jobs[index]
+            return not job.abandoned and not job.expired(time.monotonic())
+
         items = [(job.conversation, job.question) for job in jobs]
-        answers = await loop.run_in_executor(self._executor, self._generate, items,
-                                             jobs[0].max_new_tokens, on_token)
+        self.times.busy_until_s = started + self.times.batch_s(limit)
+        try:
+            answers = await loop.run_in_executor(self._executor, self._generate, items,
+                                                 limit, on_token, keep)
+        finally:
+            self.times.busy_until_s = 0.0
         done = time.monotonic()
+        self.times.observe(first_token_s=min(a.first_token_s for a in answers),
+                           total_s=done - started, max_new_tokens=limit,
+                           steps=max(a.num_tokens for a in answers),
+                           cut_short=any(getattr(a, "stopped", False) for a in answers))
         for job, answer in zip(jobs, answers, strict=True):
             self._deliver(job, answer, done)
 
     def _deliver(self, job: Job, answer: Any, done_s: float) -> None:
+        stopped = getattr(answer, "stopped", False)  # its decode ended early
         if job.abandoned:
-            self.metrics.questions.labels("abandoned").inc()
-            log.info("question_abandoned", **job.context)
+            self.metrics.questions.labels("stopped" if stopped else "abandoned").inc()
+            log.info("question_abandoned", stopped=stopped, **job.context)
             return
-        if job.deadline_s is not None and job.expired(done_s):
-            self.metrics.questions.labels("late").inc()
-            log.warning("question_late", late_ms=round(1000 * (done_s - job.deadline_s), 1),
+        if stopped or job.expired(done_s):
+            self.metrics.questions.labels("stopped" if stopped else "late").inc()
+            late_ms = 0.0 if job.deadline_s is None else 1000 * (done_s - job.deadline_s)
+            log.warning("question_late", late_ms=round(late_ms, 1), stopped=stopped,
                         **job.context)
             job.fail(DeadlineExpiredError("the deadline passed while the answer was generated"))
             return

@@ -5,6 +5,18 @@ served within a priority. A question whose deadline has passed, or whose client 
 is dropped when the worker reaches it - never answered late. `take_batch` hands the worker
 up to `max_batch` questions that can share one decode (same generation limit), after
 waiting up to `batch_delay_s` for a batch to fill.
+
+Admission (with `times`, the worker's measured service times): a question whose deadline
+the estimate says cannot be met - the running batch's remainder, the batches of the
+questions ahead of it, then its own - is refused at `put` with DeadlineExpiredError
+(DEADLINE_EXCEEDED: what the client would get by waiting, only at once; a longer deadline,
+not a retry, helps), and checked again when its batch is taken: one that can no longer make
+it is dropped before it is decoded. Questions without a deadline are admitted (the queue
+bound and `max_wait_s` hold them).
+
+When the queue is full, a question displaces the queued question of the lowest priority
+below its own - the one with the latest deadline, the newest among equals - which fails
+with QueueFullError (RESOURCE_EXHAUSTED); a question with nothing below it is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_service.admission import ServiceTimes
 from llm_service.errors import DeadlineExpiredError, NotServingError, QueueFullError
 
 LIVE, BATCH = 1, 2  # mochat.v1.Priority values; lower is served first
@@ -63,9 +76,12 @@ class Job:
 
 class QuestionQueue:
     def __init__(self, max_size: int, *, max_wait_s: float = float("inf"),
-                 on_drop: Callable[[Job, str], None] | None = None) -> None:
+                 on_drop: Callable[[Job, str], None] | None = None,
+                 times: ServiceTimes | None = None, max_batch: int = 1) -> None:
         self.max_size = max_size
         self.max_wait_s = max_wait_s  # for questions without a deadline of their own
+        self.times = times  # None: no admission by estimate
+        self.max_batch = max_batch  # how the worker takes questions (for estimates)
         self._heap: list[tuple[int, int, Job]] = []
         self._seq = itertools.count()
         self._ready = asyncio.Event()
@@ -76,16 +92,61 @@ class QuestionQueue:
         return len(self._heap)
 
     def put(self, job: Job) -> None:
+        """Queue `job`, or raise: NotServingError (closed), DeadlineExpiredError (its
+        deadline cannot be met), QueueFullError (full of questions of its priority or
+        above)."""
         if self.closed:
             raise NotServingError("the server is shutting down")
+        now = time.monotonic()
+        self._admit(job, now)
         if len(self._heap) >= self.max_size:
-            self._purge(time.monotonic())
-        if len(self._heap) >= self.max_size:
+            self._purge(now)
+        if len(self._heap) >= self.max_size and not self._displace(job):
             raise QueueFullError(f"the question queue holds {len(self._heap)} questions, its "
                                  "limit; retry with backoff")
-        job.enqueued_s = time.monotonic()
+        job.enqueued_s = now
         heapq.heappush(self._heap, (job.priority, next(self._seq), job))
         self._ready.set()
+
+    def estimate_s(self, job: Job, now_s: float) -> float:
+        """Expected seconds from `now_s` until `job`, queued now, is answered."""
+        if self.times is None:
+            return 0.0
+        ahead = [e[2].max_new_tokens for e in sorted(self._heap)
+                 if e[0] <= job.priority and not e[2].abandoned]
+        return self.times.queue_s([*ahead, job.max_new_tokens], self.max_batch, now_s)
+
+    def _admit(self, job: Job, now_s: float) -> None:
+        if job.deadline_s is None:
+            return
+        left = job.deadline_s - now_s
+        if left <= 0:
+            raise DeadlineExpiredError("the deadline had passed when the question arrived")
+        if self.times is None or not self.times.known:
+            return
+        need = self.estimate_s(job, now_s)
+        if need > left:
+            raise DeadlineExpiredError(
+                f"refused at admission: the answer is estimated {need:.2f} s away (the "
+                f"running batch and the questions ahead, then its own batch), {left:.2f} s "
+                "are left before the deadline; ask with a longer deadline or a smaller "
+                "max_new_tokens")
+
+    def _displace(self, job: Job) -> bool:
+        """Make room for `job` by failing the queued question of the lowest priority below
+        its own with the latest deadline (the newest among equals); False: none."""
+        below = [e for e in self._heap if e[0] > job.priority]
+        if not below:
+            return False
+        victim = max(below, key=lambda e: (e[0], _deadline_key(e[2]), e[1]))
+        self._heap.remove(victim)
+        heapq.heapify(self._heap)
+        victim[2].fail(QueueFullError("displaced by higher-priority work: the queue was full "
+                                      "when a more urgent question arrived; retry with "
+                                      "backoff"))
+        if self._on_drop is not None:
+            self._on_drop(victim[2], "displaced")
+        return True
 
     def _drop(self, job: Job, now_s: float) -> bool:
         """Resolve a job that must not run; True when it was dropped."""
@@ -108,7 +169,8 @@ class QuestionQueue:
             heapq.heapify(self._heap)
 
     async def take_batch(self, max_batch: int, batch_delay_s: float = 0.0) -> list[Job]:
-        """Wait for questions; -> 1..max_batch live jobs of the same generation limit."""
+        """Wait for questions; -> 1..max_batch live jobs of the same generation limit, each
+        still expected to be answered before its deadline."""
         while True:
             while not self._heap:
                 self._ready.clear()
@@ -125,7 +187,27 @@ class QuestionQueue:
             chosen = {id(e[2]) for e in taken}
             self._heap = [e for e in entries if id(e[2]) not in chosen]
             heapq.heapify(self._heap)
-            return [e[2] for e in taken]
+            jobs = self._meetable([e[2] for e in taken], head.max_new_tokens)
+            if jobs:
+                return jobs
+
+    def _meetable(self, jobs: list[Job], max_new_tokens: int) -> list[Job]:
+        """`jobs` without those their batch cannot answer in time (which are dropped)."""
+        if self.times is None or not self.times.known:
+            return jobs
+        now = time.monotonic()
+        cost = self.times.batch_s(max_new_tokens)
+        kept = []
+        for job in jobs:
+            if job.deadline_s is None or now + cost <= job.deadline_s:
+                kept.append(job)
+                continue
+            job.fail(DeadlineExpiredError(
+                f"dropped before decoding: its batch is estimated at {cost:.2f} s, "
+                f"{job.deadline_s - now:.2f} s were left before the deadline"))
+            if self._on_drop is not None:
+                self._on_drop(job, "unmeetable")
+        return kept
 
     def close(self, err: BaseException) -> None:
         """Refuse new questions and fail the queued ones."""
@@ -134,3 +216,7 @@ class QuestionQueue:
             job.fail(err)
         self._heap.clear()
         self._ready.set()
+
+
+def _deadline_key(job: Job) -> float:
+    return float("inf") if job.deadline_s is None else job.deadline_s

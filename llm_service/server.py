@@ -16,9 +16,11 @@ import grpc
 import structlog
 from grpc_health.v1 import health
 
+from llm_service.admission import ServiceTimes
 from llm_service.consumer import FeatureConsumer
 from llm_service.engine import Engine
 from llm_service.errors import NotServingError
+from llm_service.limits import InflightLimit, PromptBudget
 from llm_service.metrics import LlmMetrics
 from llm_service.queue import Job, QuestionQueue
 from llm_service.servicer import LlmServicer, Runtime
@@ -68,7 +70,12 @@ class LlmServer:
         self._metrics_http: Any = None
         self._reaper: asyncio.Task[None] | None = None
         limit = settings.max_upload_bytes + 64 * 1024
-        self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit)])
+        self.inflight = InflightLimit(
+            settings.max_inflight_per_client, metadata_key=settings.client_id_metadata,
+            on_refuse=lambda method: self.metrics.requests.labels(
+                method, grpc.StatusCode.RESOURCE_EXHAUSTED.name).inc())
+        self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit)],
+                                       interceptors=[self.inflight])
 
     async def start(self) -> int:
         """Bind, load the model, start consuming and answering, report SERVING."""
@@ -105,19 +112,24 @@ class LlmServer:
         uploads = UploadEncoder(s.encoder, self.pipeline, feature_dim=encoder.feature_dim,
                                 layout=encoder.layout, fps=fps, max_frames=max_frames,
                                 timeout_s=s.encoder_timeout_s)
-        queue = QuestionQueue(s.max_queue, max_wait_s=s.max_queue_wait_s, on_drop=self._dropped)
+        max_batch = s.max_batch if s.batching else 1
+        times = ServiceTimes(alpha=s.admission_ewma_alpha)
+        queue = QuestionQueue(s.max_queue, max_wait_s=s.max_queue_wait_s, on_drop=self._dropped,
+                              times=times if s.admission else None, max_batch=max_batch)
         self.runtime = Runtime(
             store=store, queue=queue, uploads=uploads, layout=encoder.layout,
             sessions=SessionStore(max_sessions=s.max_sessions,
                                   idle_timeout_s=s.session_idle_timeout_s,
                                   default_max_turns=s.max_turns,
-                                  max_turns_limit=s.max_turns_limit),
-            limits=AskLimits(s.max_question_chars, s.max_new_tokens, s.max_new_tokens_limit),
-            max_frames=max_frames, max_upload_bytes=s.max_upload_bytes)
+                                  max_turns_limit=s.max_turns_limit,
+                                  max_history_tokens=s.max_history_tokens),
+            limits=AskLimits(s.max_question_chars, s.max_new_tokens, s.max_new_tokens_limit,
+                             s.max_id_chars),
+            max_frames=max_frames, max_upload_bytes=s.max_upload_bytes,
+            prompts=PromptBudget.measure(model, s.max_prompt_tokens))
         await uploads.check()
-        self.engine = Engine(self.pipeline, queue, self.metrics,
-                             max_batch=s.max_batch if s.batching else 1,
-                             batch_delay_s=s.batch_delay_ms / 1000.0)
+        self.engine = Engine(self.pipeline, queue, self.metrics, max_batch=max_batch,
+                             batch_delay_s=s.batch_delay_ms / 1000.0, times=times)
         self.engine.start()
         if s.consume:
             self.consumer = FeatureConsumer(s, store, self.metrics)

@@ -22,18 +22,21 @@ from llm_service.errors import (
     NotServingError,
     QueueFullError,
 )
+from llm_service.limits import PromptBudget
 from llm_service.metrics import LlmMetrics
 from llm_service.queue import Job, QuestionQueue
 from llm_service.sessions import Session, SessionStore
 from llm_service.store import FeatureStore, MotionView, check_range, frames_between
 from llm_service.uploads import UploadEncoder, check_upload
-from llm_service.validation import AskLimits, AskSpec, check_ask
+from llm_service.validation import AskLimits, AskSpec, check_ask, check_id
 from mochat.errors import MoChatError, UnknownLayoutError
+from mochat.log import clip
 from mochat.pipeline import Conversation
 from mochat.skeleton import SkeletonLayout
 from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
 
 log = structlog.get_logger("llm_service")
+MESSAGE_CHARS = 1000  # a status message: server words around clipped client strings
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class Runtime:
     layout: SkeletonLayout
     max_frames: int  # per question: the model's and encoder's limit
     max_upload_bytes: int
+    prompts: PromptBudget | None = None  # token caps; None: the model's own limits only
 
 
 def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -61,15 +65,15 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
              (UnknownLayoutError, grpc.StatusCode.INVALID_ARGUMENT))
     for kind, code in codes:
         if isinstance(err, kind):
-            return code, str(err)
+            return code, clip(str(err), MESSAGE_CHARS)
     if isinstance(err, MoChatError) and isinstance(err, ValueError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(err)
+        return grpc.StatusCode.INVALID_ARGUMENT, clip(str(err), MESSAGE_CHARS)
     return grpc.StatusCode.INTERNAL, "internal error while answering; see the server log"
 
 
 def _ids(request: Any) -> dict[str, str]:
-    """The session_id / stream_id a request names (for logs)."""
-    return {name: value for name in ("session_id", "stream_id")
+    """The session_id / stream_id a request names (for logs), clipped."""
+    return {name: clip(value) for name in ("session_id", "stream_id")
             if (value := getattr(request, name, ""))}
 
 
@@ -125,16 +129,16 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
             raise InvalidRequestError("name a stream_id or upload a sequence")
         uploaded = None
         if source == "stream_id":
-            stream_id = request.stream_id
+            stream_id = check_id("stream_id", request.stream_id, rt.limits.max_id_chars)
             if not rt.store.has_stream(stream_id):
-                raise NotFoundError(f"stream {stream_id!r} has no features in the store")
+                raise NotFoundError(f"stream {clip(stream_id)!r} has no features in the store")
         else:
             name, joints = check_upload(request.sequence, max_bytes=rt.max_upload_bytes)
             uploaded = await rt.uploads.encode(name, joints, request.sequence)
             stream_id = name
         session = rt.sessions.create(stream_id, max_turns=request.max_turns, uploaded=uploaded)
         self.metrics.sessions.set(len(rt.sessions))
-        log.info("session_created", session_id=session.session_id, stream_id=stream_id,
+        log.info("session_created", session_id=session.session_id, stream_id=clip(stream_id),
                  uploaded=uploaded is not None, frames=uploaded and uploaded.num_frames)
         return llm_pb2.Session(session_id=session.session_id, stream_id=stream_id,
                                uploaded=uploaded is not None, created_time_us=session.created_us,
@@ -147,9 +151,8 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
 
     async def _end(self, request: llm_pb2.EndSessionRequest) -> llm_pb2.EndSessionResponse:
         rt = self._ready()
-        if not request.session_id:
-            raise InvalidRequestError("empty session_id")
-        session = rt.sessions.end(request.session_id)
+        session = rt.sessions.end(check_id("session_id", request.session_id,
+                                           rt.limits.max_id_chars))
         self.metrics.sessions.set(len(rt.sessions))
         log.info("session_ended", session_id=session.session_id, turns=session.turns)
         return llm_pb2.EndSessionResponse(turns=session.turns)
@@ -210,10 +213,14 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
                       stream_id: str, context: grpc.aio.ServicerContext,
                       stream: asyncio.Queue[Any] | None) -> llm_pb2.Answer:
         view = self._view(rt, spec, session, stream_id)
-        history = list(session.history) if session is not None else []
+        if rt.prompts is not None:  # the newest turns that fit the token caps
+            history = rt.prompts.history_for(session, spec.question, view.features.shape[0],
+                                             spec.max_new_tokens)
+        else:
+            history = list(session.history) if session is not None else []
         conversation = Conversation(torch.from_numpy(view.features), view.feature_fps, history)
         remaining = context.time_remaining()
-        ids = {"stream_id": stream_id,
+        ids = {"stream_id": clip(stream_id),
                "session_id": session.session_id if session is not None else ""}
         job = Job(spec.question, conversation, spec.max_new_tokens, priority=spec.priority,
                   deadline_s=None if remaining is None else time.monotonic() + remaining,
@@ -226,7 +233,10 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         self.metrics.queue_depth.set(len(rt.queue))
         result: Result = await job.future
         answer = result.answer
-        turn = session.record(spec.question, answer.text) if session is not None else 0
+        turn = 0
+        if session is not None:
+            cost = rt.prompts.turn_cost(spec.question, answer.text) if rt.prompts else 0
+            turn = session.record(spec.question, answer.text, cost)
         if rewriter is not None and stream is not None:
             stream.put_nowait(rewriter.finish(answer.text))
         return build_answer(answer, view, result.timing, turn=turn,

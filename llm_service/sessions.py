@@ -1,7 +1,9 @@
 """Multi-turn sessions: bound to a live stream or to an uploaded sequence, with history.
 
-A session keeps its last `max_turns` (question, answer) pairs in the model's own words and
-ends after `idle_timeout_s` without a question. Questions of one session are answered one at
+A session keeps its last `max_turns` (question, answer) pairs in the model's own words, and
+of those only the newest that fit in `max_history_tokens` (the oldest turns are dropped,
+not the question refused: a long chat goes on with a shorter memory), and ends after
+`idle_timeout_s` without a question. Questions of one session are answered one at
 a time (its lock), so a follow-up always sees the turn before it. A stream-bound session
 reads the stream's current window for every question; the history travels with it.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 from llm_service.errors import InvalidRequestError, NotFoundError, QueueFullError
 from llm_service.store import MotionView
+from mochat.log import clip
 
 
 @dataclass(eq=False)
@@ -27,21 +30,32 @@ class Session:
     last_used_s: float  # monotonic
     uploaded: MotionView | None = None
     history: list[tuple[str, str]] = field(default_factory=list)
+    history_tokens: list[int] = field(default_factory=list)  # each turn's prompt tokens
+    max_history_tokens: int | None = None  # None: turns alone bound the history
     turns: int = 0  # answered so far (history may hold fewer)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def record(self, question: str, answer: str) -> int:
-        """Append a turn (dropping the oldest beyond max_turns); returns its 0-based index."""
+    def record(self, question: str, answer: str, tokens: int = 0) -> int:
+        """Append a turn of `tokens` prompt tokens, dropping the oldest beyond max_turns
+        and max_history_tokens; returns its 0-based index."""
         self.history.append((question, answer))
-        del self.history[:-self.max_turns]
+        self.history_tokens.append(tokens)
+        drop = max(len(self.history) - self.max_turns, 0)
+        if self.max_history_tokens is not None:
+            while drop < len(self.history) and \
+                    sum(self.history_tokens[drop:]) > self.max_history_tokens:
+                drop += 1
+        del self.history[:drop], self.history_tokens[:drop]
         self.turns += 1
         return self.turns - 1
 
 
 class SessionStore:
     def __init__(self, *, max_sessions: int, idle_timeout_s: float, default_max_turns: int,
-                 max_turns_limit: int, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_turns_limit: int, max_history_tokens: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_sessions = max_sessions
+        self.max_history_tokens = max_history_tokens
         self.idle_timeout_s = idle_timeout_s
         self.default_max_turns = default_max_turns
         self.max_turns_limit = max_turns_limit
@@ -63,7 +77,7 @@ class SessionStore:
         session = Session(session_id=uuid.uuid4().hex, stream_id=stream_id,
                           max_turns=max_turns or self.default_max_turns,
                           created_us=time.time_ns() // 1000, last_used_s=self._clock(),
-                          uploaded=uploaded)
+                          uploaded=uploaded, max_history_tokens=self.max_history_tokens)
         self._sessions[session.session_id] = session
         return session
 
@@ -73,10 +87,10 @@ class SessionStore:
         now = self._clock()
         if session is not None and now - session.last_used_s > self.idle_timeout_s:
             del self._sessions[session_id]
-            raise NotFoundError(f"session {session_id!r} expired after "
+            raise NotFoundError(f"session {clip(session_id)!r} expired after "
                                 f"{self.idle_timeout_s:g} s without a question")
         if session is None:
-            raise NotFoundError(f"unknown session {session_id!r}")
+            raise NotFoundError(f"unknown session {clip(session_id)!r}")
         session.last_used_s = now
         return session
 

@@ -65,12 +65,37 @@ class LlmSettings(BaseSettings):
     max_new_tokens: int = Field(48, ge=1, description="default generation limit")
     max_new_tokens_limit: int = Field(256, ge=1, description="largest a client may ask for")
     max_question_chars: int = Field(1000, ge=1)
+    max_prompt_tokens: int = Field(2048, ge=16, description="prompt tokens of one question "
+                                   "(template + motion + earlier turns + question; default "
+                                   "2048): older turns are left out to fit, a question that "
+                                   "does not fit alone is INVALID_ARGUMENT. Prompt + "
+                                   "max_new_tokens must also fit in the model's context")
+    max_id_chars: int = Field(256, ge=8, description="longest stream_id / session_id a "
+                              "request may name (default 256; longer: INVALID_ARGUMENT)")
+
+    # -- overload ------------------------------------------------------------------------
+    admission: bool = Field(True, description="refuse, with DEADLINE_EXCEEDED, a question "
+                            "whose deadline the measured service times say cannot be met "
+                            "(default on); checked again when its batch starts")
+    admission_ewma_alpha: float = Field(0.2, gt=0, le=1, description="weight of the newest "
+                                        "batch in the service-time averages (default 0.2)")
+    max_inflight_per_client: int = Field(32, ge=0, description="LlmService calls one client "
+                                         "may have in flight (default 32; 0 = no limit); "
+                                         "beyond it RESOURCE_EXHAUSTED")
+    client_id_metadata: str | None = Field(None, description="metadata key that names the "
+                                           "client for max_inflight_per_client (set it behind "
+                                           "a trusted proxy or gateway, e.g. x-client-id); "
+                                           "unset = the peer host (default)")
+
 
     # -- sessions --------------------------------------------------------------------------
     max_sessions: int = Field(1000, ge=1)
     session_idle_timeout_s: float = Field(600.0, gt=0)
     max_turns: int = Field(8, ge=1, description="turns of history kept by default")
     max_turns_limit: int = Field(32, ge=1, description="largest history a client may ask for")
+    max_history_tokens: int = Field(1024, ge=0, description="prompt tokens of a session's "
+                                    "kept turns (default 1024): beyond it the oldest turns "
+                                    "are dropped")
 
     shutdown_grace_s: float = Field(10.0, ge=0.0, description="time in-flight questions get "
                                     "on SIGTERM")

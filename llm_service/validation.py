@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from llm_service.errors import InvalidRequestError
 from llm_service.queue import BATCH, LIVE
+from mochat.log import clip
 from protos.mochat.v1 import llm_pb2
 
 
@@ -14,6 +15,7 @@ class AskLimits:
     max_question_chars: int
     default_max_new_tokens: int
     max_new_tokens_limit: int
+    max_id_chars: int = 256
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,21 @@ class AskSpec:
     times_us: tuple[int, int] | None = None  # capture times, inclusive
 
 
+def check_id(name: str, value: str, max_chars: int) -> str:
+    """A client-named id, refused when empty or longer than `max_chars`."""
+    if not value:
+        raise InvalidRequestError(f"empty {name}")
+    if len(value) > max_chars:
+        raise InvalidRequestError(f"{name} {clip(value, 40)!r} is over the limit of "
+                                  f"{max_chars} characters")
+    return value
+
+
 def check_ask(request: llm_pb2.AskRequest, limits: AskLimits) -> AskSpec:
     target = request.WhichOneof("target")
     if target is None:
         raise InvalidRequestError("name a session_id or a stream_id")
-    if not getattr(request, target):
-        raise InvalidRequestError(f"empty {target}")
+    check_id(target, getattr(request, target), limits.max_id_chars)
     question = request.question.strip()
     if not question:
         raise InvalidRequestError("empty question")

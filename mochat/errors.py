@@ -22,3 +22,7 @@ class DataFormatError(MoChatError, ValueError):
 
 class ConfigError(MoChatError, ValueError):
     """A recipe or setting has a value outside what is allowed."""
+
+
+class ContextOverflowError(MoChatError, ValueError):
+    """A prompt and its generation limit do not fit in the LLM's context window."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mochat.errors import InvalidSkeletonError
+from mochat.errors import ContextOverflowError, InvalidSkeletonError
 from mochat.models.chat_format import (
     IGNORE_INDEX,
     SKELETON_TOKEN,
@@ -65,6 +65,7 @@ class ChatAnswer:
     latency_s: float = 0.0
     first_token_s: float = 0.0
     num_tokens: int = 0
+    stopped: bool = False  # `keep` ended its decode early: the text is cut short
 
 
 @dataclass
@@ -183,21 +184,30 @@ class MoChatPipeline:
 
     @torch.no_grad()
     def answer_batch(self, items: Sequence[tuple[Conversation, str]], *,
-                     on_token: Callable[[int, str], None] | None = None) -> list[ChatAnswer]:
-        """Answer several (conversation, question) pairs in one batched greedy decode."""
+                     on_token: Callable[[int, str], None] | None = None,
+                     keep: Callable[[int], bool] | None = None) -> list[ChatAnswer]:
+        """Answer several (conversation, question) pairs in one batched greedy decode.
+
+        `keep(i)` is asked before every decode step for each item still being answered;
+        False stops item i there (its answer is cut short, `stopped`), and when no item is
+        left the decode ends. A prompt that leaves no room for `max_new_tokens` in the
+        LLM's context raises ContextOverflowError before anything is decoded.
+        """
         start = time.perf_counter()
         model, tok = self.model, self.model.tokenizer
-        frames = [c.features.shape[0] for c, _ in items]
         feats, fmask = _stack_features([c for c, _ in items])
-        n_tokens = [-(-t // model.config.pool_frames) for t in frames]
-        prompts = [encode_chat(tok, conv.messages(q), num_motion_tokens=n,
-                               generation_prompt=True).input_ids
-                   for (conv, q), n in zip(items, n_tokens, strict=True)]
+        prompts = [prompt_ids(model, conv, q) for conv, q in items]
+        context = context_tokens(model)
+        for i, prompt in enumerate(prompts):
+            if context is not None and len(prompt) + self.max_new_tokens > context:
+                raise ContextOverflowError(
+                    f"item {i}: a prompt of {len(prompt)} tokens and {self.max_new_tokens} to "
+                    f"generate exceed the model's context of {context} tokens")
         stream = None if on_token is None else (lambda i, t: on_token(i, str(tok.decode([t]))))
         wanted = [asks_when(q) for _, q in items]
         gen = greedy_decode(model, feats, fmask, prompts, max_new_tokens=self.max_new_tokens,
                             stop_ids=self.stop_ids, on_token=stream,
-                            keep_hidden=model.head is not None and any(wanted))
+                            keep_hidden=model.head is not None and any(wanted), keep=keep)
         texts = [str(tok.decode(ids, skip_special_tokens=False)).strip() for ids in gen.token_ids]
         texts = [_clean(t) for t in texts]
         spans = self._spans(items, wanted, fmask, gen, texts, [len(p) for p in prompts])
@@ -206,10 +216,11 @@ class MoChatPipeline:
             texts = [t if s is None else replace_span(t, s.start, s.end)
                      for t, s in zip(texts, spans, strict=True)]
         elapsed = time.perf_counter() - start
+        stopped = set(gen.stopped)
         return [ChatAnswer(text, span, conv.source_frames, conv.source_fps, elapsed,
-                           gen.first_token_s, len(ids))
-                for (conv, _), text, span, ids
-                in zip(items, texts, spans, gen.token_ids, strict=True)]
+                           gen.first_token_s, len(ids), i in stopped)
+                for i, ((conv, _), text, span, ids)
+                in enumerate(zip(items, texts, spans, gen.token_ids, strict=True))]
 
     @torch.no_grad()
     def answer_logprobs(self, items: Sequence[tuple[Conversation, str, str]]) -> list[float]:
@@ -275,6 +286,20 @@ class MoChatPipeline:
             s, e = max(0, min(s, last)), max(0, min(e, last))
             spans[i] = conv.span(s, e)
         return spans
+
+
+def prompt_ids(model: MoChat, conv: Conversation, question: str) -> list[int]:
+    """The token ids `model` reads for `question` after `conv`'s turns, up to the assistant
+    prompt, with one placeholder slot per motion token."""
+    n = -(-conv.features.shape[0] // model.config.pool_frames)  # motion tokens
+    return encode_chat(model.tokenizer, conv.messages(question), num_motion_tokens=n,
+                       generation_prompt=True).input_ids
+
+
+def context_tokens(model: MoChat) -> int | None:
+    """Positions `model`'s LLM takes (prompt + answer); None when its config does not say."""
+    n = getattr(model.llm.config, "max_position_embeddings", None)
+    return int(n) if n else None
 
 
 def _stack_features(convs: Sequence[Conversation]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -92,12 +92,13 @@ class GatedPipeline:
     def features(self, joints: np.ndarray, layout: Any) -> Any:
         return self.inner.features(joints, layout)
 
-    def answer_batch(self, items: list[tuple[Any, str]], *, on_token: Any = None) -> list[Any]:
+    def answer_batch(self, items: list[tuple[Any, str]], *, on_token: Any = None,
+                     keep: Any = None) -> list[Any]:
         self.entered.set()
         assert self.gate.wait(timeout=60), "test left the gate closed"
         self.calls.extend(Call(q, tuple(c.turns), c.features.shape[0], len(items))
                           for c, q in items)
-        return self.inner.answer_batch(items, on_token=on_token)
+        return self.inner.answer_batch(items, on_token=on_token, keep=keep)
 
     def questions(self) -> list[str]:
         return [c.question for c in self.calls]

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from llm_service.admission import ServiceTimes
 from llm_service.errors import DeadlineExpiredError, QueueFullError
 from llm_service.queue import BATCH, LIVE, Job, QuestionQueue
 
@@ -52,9 +53,78 @@ async def test_a_batch_holds_questions_of_one_generation_limit():
 async def test_abandoned_and_expired_questions_are_never_handed_out():
     dropped: list[tuple[str, str]] = []
     queue = QuestionQueue(8, on_drop=lambda job, why: dropped.append((job.question, why)))
-    gone, late = _job("gone"), _job("late", deadline_s=time.monotonic() - 1)
+    gone, late = _job("gone"), _job("late", deadline_s=time.monotonic() + 0.02)
     for job in [gone, late, _job("ok")]:
         queue.put(job)
     gone.future.cancel()  # the client went away
+    await asyncio.sleep(0.03)  # late's deadline passes in the queue
     assert [j.question for j in await queue.take_batch(8)] == ["ok"]
     assert sorted(dropped) == [("gone", "abandoned"), ("late", "expired")]
+
+
+def _times() -> ServiceTimes:
+    # a batch with an 8-token limit costs 0.1 + 8 * 0.05 = 0.5 s
+    return ServiceTimes(prefill_s=0.1, step_s=0.05, used_share=1.0)
+
+
+async def test_an_expired_question_is_refused_at_once():
+    with pytest.raises(DeadlineExpiredError, match="had passed"):
+        QuestionQueue(8).put(_job("late", deadline_s=time.monotonic() - 1))
+
+
+async def test_admission_refuses_a_deadline_the_queue_ahead_cannot_meet():
+    queue = QuestionQueue(8, times=_times(), max_batch=2)
+    for i in range(3):
+        queue.put(_job(f"b{i}", BATCH))
+    now = time.monotonic()
+    # BATCH behind b0..b2: batches (b0 b1) (b2 it) = 1.0 s
+    with pytest.raises(DeadlineExpiredError, match="refused at admission"):
+        queue.put(_job("batch", BATCH, deadline_s=now + 0.9))
+    queue.put(_job("batch", BATCH, deadline_s=now + 1.1))
+    # LIVE goes first: only its own batch, 0.5 s
+    queue.put(_job("live", deadline_s=now + 0.6))
+    # ... behind the running batch's remainder it no longer fits
+    queue.times.busy_until_s = time.monotonic() + 0.3
+    with pytest.raises(DeadlineExpiredError):
+        queue.put(_job("live2", deadline_s=time.monotonic() + 0.6))
+    assert len(queue) == 5
+
+
+async def test_a_question_that_can_no_longer_make_it_is_dropped_when_taken():
+    dropped: list[tuple[str, str]] = []
+    queue = QuestionQueue(8, times=_times(), max_batch=4,
+                          on_drop=lambda job, why: dropped.append((job.question, why)))
+    tight = _job("tight", deadline_s=time.monotonic() + 0.55)  # admitted: 0.5 s needed
+    queue.put(tight)
+    queue.put(_job("easy", deadline_s=time.monotonic() + 5))
+    await asyncio.sleep(0.1)  # now 0.45 s are left for a 0.5 s batch
+    assert [j.question for j in await queue.take_batch(4)] == ["easy"]
+    assert dropped == [("tight", "unmeetable")]
+    with pytest.raises(DeadlineExpiredError, match="before decoding"):
+        await tight.future
+
+
+async def test_a_live_question_displaces_the_batch_one_with_the_latest_deadline():
+    dropped: list[tuple[str, str]] = []
+    queue = QuestionQueue(3, on_drop=lambda job, why: dropped.append((job.question, why)))
+    now = time.monotonic()
+    soon, late, newest = (_job("soon", BATCH, deadline_s=now + 10),
+                          _job("late", BATCH, deadline_s=now + 60),
+                          _job("newest", BATCH, deadline_s=now + 30))
+    for job in (soon, late, newest):
+        queue.put(job)
+    queue.put(_job("live"))  # full: "late" (latest deadline) makes room
+    with pytest.raises(QueueFullError, match="displaced by higher-priority work"):
+        await late.future
+    with pytest.raises(QueueFullError, match="holds 3"):
+        queue.put(_job("batch", BATCH))  # BATCH on a full queue: refused as before
+    queue.put(_job("live2"))  # then "newest" (30 s) goes
+    assert dropped == [("late", "displaced"), ("newest", "displaced")]
+    queue.put(_job("live3"))  # then "soon", the last BATCH question
+    with pytest.raises(QueueFullError, match="holds 3"):
+        queue.put(_job("live4"))  # nothing below LIVE is left: refused
+    assert [j.question for j in await queue.take_batch(8)] == ["live", "live2", "live3"]
+    assert [q for q, _ in dropped] == ["late", "newest", "soon"]
+    for job in (newest, soon):
+        assert isinstance(job.future.exception(), QueueFullError)
+

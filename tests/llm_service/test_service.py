@@ -230,8 +230,8 @@ POISON = "a question the model fails on"
 class FailingPipeline(GatedPipeline):
     """Fails every batch that holds POISON, after generating (tokens already streamed)."""
 
-    def answer_batch(self, items: list, *, on_token=None) -> list:
-        answers = super().answer_batch(items, on_token=on_token)
+    def answer_batch(self, items: list, *, on_token=None, keep=None) -> list:
+        answers = super().answer_batch(items, on_token=on_token, keep=keep)
         if any(q == POISON for _, q in items):
             raise InvalidRequestError("this question cannot be answered")
         return answers

@@ -1,0 +1,67 @@
+"""Service-time estimates for admission: will a question be answered before its deadline?
+
+The worker measures every batch it decodes: the time to its first token (prefill) and the
+time per decode step after it. Exponentially weighted moving averages of both, and of the
+share of its generation limit a batch actually decodes (answers stop on their own well
+before the limit), estimate what a batch with a given limit costs:
+
+    batch_s(max_new_tokens) = prefill_s + step_s * max_new_tokens * used_share
+
+A question waits for the running batch's remainder and for the batches of the questions
+ahead of it (in the queue's order, `max_batch` to a batch), then for its own batch. Until
+the first batch is measured nothing is known and every question is admitted.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class ServiceTimes:
+    alpha: float = 0.2  # weight of the newest measurement
+    prefill_s: float | None = None  # a batch's prompt pass, to its first token
+    step_s: float | None = None  # one decode step of a batch
+    used_share: float | None = None  # decoded steps / generation limit; None: 1
+    busy_until_s: float = 0.0  # monotonic: when the running batch is expected to end
+
+    @property
+    def known(self) -> bool:
+        return self.step_s is not None
+
+    def _mix(self, old: float | None, new: float) -> float:
+        return new if old is None else (1 - self.alpha) * old + self.alpha * new
+
+    def observe(self, *, first_token_s: float, total_s: float, steps: int,
+                max_new_tokens: int, cut_short: bool = False) -> None:
+        """One decoded batch: `steps` decode steps (its longest answer) in `total_s`, the
+        first token after `first_token_s`. A batch `cut_short` (a question in it was
+        stopped) says nothing about how long answers are: its share is not counted."""
+        steps = max(steps, 1)
+        prefill = min(first_token_s, total_s)
+        self.prefill_s = self._mix(self.prefill_s, prefill)
+        self.step_s = self._mix(self.step_s, max(total_s - prefill, 0.0) / steps)
+        if not cut_short:
+            self.used_share = self._mix(self.used_share,
+                                        min(steps / max(max_new_tokens, 1), 1.0))
+
+    def batch_s(self, max_new_tokens: int) -> float:
+        """Expected seconds of one batch decoding up to `max_new_tokens`; 0 when unknown."""
+        if self.prefill_s is None or self.step_s is None:
+            return 0.0
+        share = 1.0 if self.used_share is None else self.used_share
+        return self.prefill_s + self.step_s * max_new_tokens * share
+
+    def running_s(self, now_s: float | None = None) -> float:
+        """Expected seconds left of the batch being decoded (0 when idle)."""
+        now = time.monotonic() if now_s is None else now_s
+        return max(self.busy_until_s - now, 0.0)
+
+    def queue_s(self, limits: list[int], max_batch: int, now_s: float | None = None) -> float:
+        """Expected seconds until the last of questions with generation limits `limits`
+        (in the order they will be taken) is answered, from `now_s`."""
+        total = self.running_s(now_s)
+        for first in range(0, len(limits), max_batch):
+            total += self.batch_s(max(limits[first:first + max_batch]))
+        return total

@@ -1,0 +1,22 @@
+"""Service-time estimates: moving averages of measured batches, queue waits."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_service.admission import ServiceTimes
+
+
+def test_service_times_are_moving_averages():
+    times = ServiceTimes(alpha=0.5)
+    assert not times.known and times.batch_s(8) == 0.0  # unknown: admit everything
+    times.observe(first_token_s=0.2, total_s=1.0, steps=8, max_new_tokens=16)
+    # prefill 0.2 s, step (1.0 - 0.2) / 8 = 0.1 s, half of the limit used
+    assert times.batch_s(16) == pytest.approx(0.2 + 0.1 * 16 * 0.5)
+    times.observe(first_token_s=0.4, total_s=2.0, steps=16, max_new_tokens=16)
+    # prefill (0.2 + 0.4) / 2 = 0.3, step (0.1 + 0.1) / 2 = 0.1, share (0.5 + 1) / 2 = 0.75
+    assert times.batch_s(16) == pytest.approx(0.3 + 0.1 * 16 * 0.75)
+    times.observe(first_token_s=0.3, total_s=0.4, steps=1, max_new_tokens=16, cut_short=True)
+    assert times.used_share == pytest.approx(0.75)  # a stopped batch says nothing of length
+    # 5 questions, 2 to a batch: (16 16) (16 16) (16) = 3 batches
+    assert times.queue_s([16] * 5, 2, 0.0) == pytest.approx(3 * times.batch_s(16))
