@@ -105,7 +105,8 @@ def start_server(model: Path, args: argparse.Namespace, batching: bool
     cmd = [sys.executable, "-m", "encoder_service", "--model", str(model), "--port", "0",
            "--metrics-port", "0", "--max-batch", str(args.max_batch), "--max-delay-ms",
            str(args.max_delay_ms), "--max-queue-windows", str(4 * args.clients),
-           "--intra-op-threads", str(args.threads), "--log-level", "info"]
+           "--intra-op-threads", str(args.threads), "--log-level", "info",
+           "--insecure"]  # loopback, development mode
     if not batching:
         cmd.append("--no-batching")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)

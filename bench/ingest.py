@@ -153,6 +153,7 @@ class Bench:
         port = free_port()
         env = dict(os.environ, MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS=self.bootstrap,
                    MOCHAT_INGEST_ENCODER=self.encoder, MOCHAT_INGEST_METRICS_PORT=str(port),
+                   MOCHAT_INGEST_ENCODER_CHANNEL__INSECURE="true",  # loopback, development
                    MOCHAT_INGEST_FRAMES_TOPIC=topics["frames"],
                    MOCHAT_INGEST_FEATURES_TOPIC=topics["features"],
                    MOCHAT_INGEST_DLQ_TOPIC=topics["dlq"], MOCHAT_INGEST_GROUP_ID=f"bench-{tag}",
@@ -375,7 +376,7 @@ def run(args: argparse.Namespace) -> str:
         with open(enc_log, "wb") as log:
             encoder = subprocess.Popen(
                 [sys.executable, "-m", "encoder_service", "--model", str(model), "--port",
-                 str(port), "--intra-op-threads", str(args.encoder_threads)],
+                 str(port), "--intra-op-threads", str(args.encoder_threads), "--insecure"],
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for_line(enc_log, '"event": "serving"', encoder, 60)

@@ -96,7 +96,7 @@ async def start_server(pipeline: Any, feats: list[np.ndarray], *, batching: bool
 
     settings = LlmSettings(model=REPO, port=0, consume=False, batching=batching,
                            max_batch=max_batch, max_new_tokens=max_new_tokens,
-                           max_queue=256, log_level="warning")
+                           max_queue=256, log_level="warning", insecure=True)
     server = LlmServer(settings, pipeline=pipeline)
     await server.start()
     now_ms = int(time.time() * 1000)

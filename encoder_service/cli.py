@@ -7,6 +7,7 @@ import asyncio
 
 from encoder_service.settings import EncoderSettings
 from mochat.cli.help import settings_defaults
+from mochat.security import add_server_flags, check_environment, server_overrides
 
 
 def register(serve_subparsers: argparse._SubParsersAction) -> None:
@@ -35,14 +36,17 @@ def register(serve_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-request-bytes", type=int)
     p.add_argument("--shutdown-grace-s", type=float)
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    add_server_flags(p, "MOCHAT_ENCODER_")
     settings_defaults(p, EncoderSettings)
     p.set_defaults(func=run)
 
 
 def settings_from_args(args: argparse.Namespace) -> EncoderSettings:
+    """Flags over MOCHAT_ENCODER_* variables; ConfigError for a variable no setting reads."""
+    check_environment(EncoderSettings)
     fields = set(EncoderSettings.model_fields)
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
-    return EncoderSettings(**overrides)
+    return EncoderSettings(**(overrides | server_overrides(args)))
 
 
 def run(args: argparse.Namespace) -> int:

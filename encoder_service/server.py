@@ -1,4 +1,5 @@
-"""The encoder server: gRPC (encoder, health, reflection), batching, metrics, shutdown.
+"""The encoder server: gRPC (encoder, health, reflection when asked), TLS and tokens,
+batching, metrics, shutdown.
 
 Startup binds the port first with health NOT_SERVING, loads the model, then reports
 SERVING; SIGTERM flips health to NOT_SERVING, refuses new calls and gives in-flight calls
@@ -14,6 +15,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health
 
+from encoder_service.access import METHOD_ROLES
 from encoder_service.backends import load_backend
 from encoder_service.batcher import DynamicBatcher
 from encoder_service.metrics import EncoderMetrics
@@ -21,6 +23,7 @@ from encoder_service.servicer import EncoderServicer, Runtime
 from encoder_service.settings import EncoderSettings
 from encoder_service.validation import RequestLimits
 from mochat import serving
+from mochat.auth import TokenAuth
 from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc
 
 log = structlog.get_logger("encoder_service")
@@ -37,6 +40,10 @@ class EncoderServer:
         self.port = 0
         self.metrics_port: int | None = None
         self._metrics_http: Any = None
+        # Outermost: a call without a valid token is refused before anything else runs.
+        self.auth = TokenAuth(settings.auth.token_file, METHOD_ROLES,
+                              reload_interval_s=settings.auth.reload_interval_s,
+                              on_refuse=self._refused)
         # Above our own limit, so that requests between the two get INVALID_ARGUMENT with a
         # message; gRPC itself refuses larger ones (RESOURCE_EXHAUSTED) before we see them.
         receive_limit = 2 * settings.max_request_bytes + _HEADROOM_BYTES
@@ -45,13 +52,19 @@ class EncoderServer:
             ("grpc.max_send_message_length", -1),
             # gRPC shares ports by default; a second server on a taken port must fail instead.
             ("grpc.so_reuseport", 0),
-        ])
+        ], interceptors=[self.auth])
+
+    def _refused(self, method: str, code: grpc.StatusCode) -> None:
+        self.metrics.requests.labels(method, code.name).inc()
 
     async def start(self) -> int:
         """Bind, load the model, report SERVING; returns the bound port."""
         s = self.settings
         encoder_pb2_grpc.add_EncoderServiceServicer_to_server(self.servicer, self._server)
-        self.port = serving.bind(self._server, self.health, SERVICE_NAME, s.host, s.port)
+        self.auth.load()
+        self.port = serving.bind(self._server, self.health, SERVICE_NAME, s.host, s.port,
+                                 tls=s.tls, insecure=s.insecure, reflection=s.reflection,
+                                 authenticated=self.auth.enabled, env_prefix="MOCHAT_ENCODER_")
         await serving.set_serving(self.health, SERVICE_NAME, False)
         await self._server.start()
         log.info("loading", model=str(s.model), port=self.port)
@@ -76,6 +89,8 @@ class EncoderServer:
                                                                             s.host)
         await serving.set_serving(self.health, SERVICE_NAME, True)
         log.info("serving", host=s.host, port=self.port, metrics_port=self.metrics_port,
+                 tls=s.tls.enabled, mutual_tls=s.tls.require_client_cert,
+                 authenticated=self.auth.enabled,
                  encoder=spec.encoder, layout=spec.layout.name, fps=spec.fps,
                  feature_dim=spec.feature_dim, max_frames=limits.max_frames,
                  layout_files=[str(p) for p in s.layout_files], backend=backend.name,

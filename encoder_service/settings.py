@@ -1,4 +1,9 @@
-"""Settings of the encoder service: environment variables MOCHAT_ENCODER_*, CLI flags win."""
+"""Settings of the encoder service: environment variables MOCHAT_ENCODER_*, CLI flags win.
+
+Nested settings use a double underscore, e.g. MOCHAT_ENCODER_TLS__CERT_FILE=/tls/tls.crt,
+MOCHAT_ENCODER_AUTH__TOKEN_FILE=/secrets/tokens.yaml. A MOCHAT_ENCODER_* variable that no
+setting reads is an error at start (`mochat.security.check_environment`).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mochat.security import AuthSettings, ServerTLS
 from mochat.serving import split_paths
 
 
 class EncoderSettings(BaseSettings):
     """Every knob of `mochat serve encoder`; e.g. MOCHAT_ENCODER_MAX_BATCH=64."""
 
-    model_config = SettingsConfigDict(env_prefix="MOCHAT_ENCODER_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="MOCHAT_ENCODER_", env_nested_delimiter="__",
+                                      extra="forbid")
 
     model: Path = Field(description="exported encoder: .onnx (ONNX Runtime) or "
                                     ".engine/.plan (TensorRT), with its .json sidecar beside it")
@@ -26,6 +33,11 @@ class EncoderSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(50051, ge=0, le=65535, description="0 picks a free port")
+    tls: ServerTLS = Field(default_factory=ServerTLS)
+    insecure: bool = Field(False, description="plaintext gRPC, loopback only (development); "
+                           "without it the server needs tls.cert_file and tls.key_file")
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    reflection: bool = Field(False, description="serve gRPC reflection (admin role)")
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Prometheus /metrics port; unset = off, 0 = free port")
 

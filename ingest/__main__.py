@@ -14,6 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ingest", description=__doc__)
     p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers HOST:PORT[,...]")
     p.add_argument("--encoder", help="encoder service HOST:PORT")
+    p.add_argument("--encoder-insecure", action="store_true", default=None,
+                   help="plaintext to a loopback --encoder (development); TLS and the token "
+                   "for the encoder: MOCHAT_INGEST_ENCODER_CHANNEL__*")
     p.add_argument("--group-id")
     p.add_argument("--frames-topic")
     p.add_argument("--features-topic")
@@ -29,11 +32,15 @@ def settings_from_args(args: argparse.Namespace):  # -> IngestSettings
     from pydantic import ValidationError
 
     from ingest.settings import IngestSettings
+    from mochat.security import check_environment
 
+    check_environment(IngestSettings)  # a MOCHAT_INGEST_* variable no setting reads
     overrides = {k: v for k, v in vars(args).items()
-                 if v is not None and k != "bootstrap_servers"}
+                 if v is not None and k not in ("bootstrap_servers", "encoder_insecure")}
     if args.bootstrap_servers is not None:
         overrides["kafka"] = {"bootstrap_servers": args.bootstrap_servers}
+    if args.encoder_insecure:
+        overrides["encoder_channel"] = {"insecure": True}
     try:
         return IngestSettings(**overrides)
     except ValidationError as err:

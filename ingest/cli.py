@@ -66,6 +66,8 @@ def register_serve(serve_sub: argparse._SubParsersAction) -> None:
                     f"(default {window['grace_ms'].default} ms).")
     p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers HOST:PORT[,...]")
     p.add_argument("--encoder", help="encoder service address HOST:PORT")
+    p.add_argument("--encoder-insecure", action="store_true", default=None,
+                   help="plaintext to a loopback --encoder (development)")
     p.add_argument("--group-id", help="consumer group id")
     p.add_argument("--metrics-port", type=int,
                    help="Prometheus port; 0 = any free port, unset = no metrics")
@@ -82,6 +84,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
+    if getattr(args, "encoder_insecure", None):
+        argv.append("--encoder-insecure")
     return main(argv)
 
 

@@ -1,13 +1,16 @@
 """grpc.aio client of `EncoderService.Encode` that never loses a window.
 
-Every failure except INVALID_ARGUMENT is retried with capped exponential backoff (the encoder
-may be restarting, overloaded or slow); an invalid batch is split so that only the offending
-windows are given up, and those are reported as None.
+Every failure except INVALID_ARGUMENT is retried with capped exponential backoff (the
+encoder may be restarting, overloaded or slow; a refused token is retried too, so that a
+rotated secret is picked up without losing windows, and logged as an error); an invalid
+batch is split so that only the offending windows are given up, and those are reported as
+None.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Sequence
 
@@ -17,6 +20,8 @@ import structlog
 from ingest.codec import window_to_proto
 from ingest.metrics import IngestMetrics
 from ingest.windowing import Window
+from mochat.errors import ConfigError
+from mochat.security import ChannelSecurity
 from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc, frames_pb2
 
 log = structlog.get_logger("ingest")
@@ -24,11 +29,14 @@ _MAX_BACKOFF_S = 5.0
 
 
 class EncoderClient:
-    def __init__(self, target: str, metrics: IngestMetrics, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, target: str, metrics: IngestMetrics, *, timeout_s: float = 10.0,
+                 security: ChannelSecurity | None = None) -> None:
         self.target = target
         self.metrics = metrics
         self.timeout_s = timeout_s
-        self._channel = grpc.aio.insecure_channel(target, options=[
+        self._security = security or ChannelSecurity()
+        self._metadata = self._security.metadata()  # the bearer token; read again if refused
+        self._channel = self._security.channel(target, options=[
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
         self._stub = encoder_pb2_grpc.EncoderServiceStub(self._channel)
@@ -43,15 +51,22 @@ class EncoderClient:
             try:
                 with self.metrics.encode_seconds.time():
                     response = await self._stub.Encode(request, timeout=self.timeout_s,
-                                                       wait_for_ready=True)
+                                                       wait_for_ready=True,
+                                                       metadata=self._metadata)
                 return list(response.features)
             except grpc.aio.AioRpcError as err:
                 code = err.code()
                 if code is grpc.StatusCode.INVALID_ARGUMENT:
                     return await self._split(windows, err)
                 self.metrics.encode_retries.labels(code.name).inc()
-                log.warning("encode_retry", code=code.name, detail=err.details(),
-                            windows=len(windows), backoff_s=backoff)
+                if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    log.error("encode_refused_token", code=code.name, detail=err.details(),
+                              windows=len(windows), backoff_s=backoff)
+                    with contextlib.suppress(ConfigError):  # a rotated secret mid-write
+                        self._metadata = self._security.metadata()
+                else:
+                    log.warning("encode_retry", code=code.name, detail=err.details(),
+                                windows=len(windows), backoff_s=backoff)
             await asyncio.sleep(backoff)
             backoff = min(2 * backoff, _MAX_BACKOFF_S)
 

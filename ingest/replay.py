@@ -12,6 +12,9 @@ nominal schedule with `--as-fast-as-possible`). Records are keyed by stream id, 
 systems must do.
 
     mochat replay walk.bvh new_joints/000001.npy --streams 4 --bootstrap-servers 127.0.0.1:9092
+    mochat replay a.bvh --bootstrap-servers kafka:9093 --security-protocol SASL_SSL \
+        --sasl-mechanism SCRAM-SHA-512 --sasl-username replay --sasl-password-file pw.txt \
+        --ssl-cafile ca.crt
 """
 
 from __future__ import annotations
@@ -209,7 +212,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--handedness", choices=HANDEDNESS, default=None,
                    help="the files' handedness when it is not the layout's")
     p.add_argument("--streams", type=int, default=1, help="concurrent streams")
-    p.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     p.add_argument("--as-fast-as-possible", action="store_true",
                    help="do not pace frames at their rate")
     p.add_argument("--stream-prefix", default="replay", help="stream ids are PREFIX-<i>")
@@ -218,19 +220,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stagger-frames", type=int, default=0,
                    help="stream i starts at frame number start + i * STAGGER, so that the "
                         "streams' windows do not all close at the same moment")
+    from ingest.kafka import add_kafka_arguments
+
+    add_kafka_arguments(p)
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    from ingest.kafka import KafkaConnection
+    from ingest.kafka import connection_from_args
 
+    kafka = connection_from_args(args, client_id="mochat-replay").client_kwargs()  # fail fast
     streams = load_streams(
         args.files, streams=args.streams, fps=args.fps, layout=args.layout,
         file_fps=args.file_fps, prefix=args.stream_prefix, start_frame=args.start_frame,
         stagger_frames=args.stagger_frames,
         convention={"units": args.units, "up_axis": args.up_axis,
                     "handedness": args.handedness})
-    conn = KafkaConnection(bootstrap_servers=args.bootstrap_servers, client_id="mochat-replay")
-    stats = asyncio.run(replay_to_kafka(streams, args.topic, conn.client_kwargs(),
+    stats = asyncio.run(replay_to_kafka(streams, args.topic, kafka,
                                         realtime=not args.as_fast_as_possible,
                                         loops=args.loops))
     rate = stats.frames_sent / max(stats.seconds, 1e-9)

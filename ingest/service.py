@@ -87,7 +87,8 @@ class IngestService:
             fetch_max_wait_ms=settings.fetch_max_wait_ms)
         self.producer = AIOKafkaProducer(**kw, acks="all", linger_ms=2)
         self.encoder = EncoderClient(settings.encoder, self.metrics,
-                                     timeout_s=settings.encoder_timeout_s)
+                                     timeout_s=settings.encoder_timeout_s,
+                                     security=settings.encoder_channel)
 
     async def start(self) -> None:
         s = self.settings

@@ -1,7 +1,9 @@
 """Settings of the ingest service: environment variables MOCHAT_INGEST_*, CLI flags win.
 
-Nested Kafka connection settings use a double underscore, e.g.
-MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS=broker:9092, MOCHAT_INGEST_KAFKA__SASL_USERNAME=...
+Nested settings use a double underscore, e.g.
+MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS=broker:9092, MOCHAT_INGEST_KAFKA__SASL_USERNAME=...,
+MOCHAT_INGEST_ENCODER_CHANNEL__CA_FILE=/tls/ca.crt, MOCHAT_INGEST_ENCODER_CHANNEL__TOKEN_FILE=...
+A MOCHAT_INGEST_* variable that no setting reads is an error at start.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.kafka import KafkaConnection
 from ingest.windowing import WindowingConfig
+from mochat.security import ChannelSecurity
 from mochat.serving import split_paths
 
 
@@ -43,6 +46,9 @@ class IngestSettings(BaseSettings):
 
     encoder: str = Field("127.0.0.1:50051", description="encoder service HOST:PORT")
     encoder_timeout_s: float = Field(10.0, gt=0)
+    encoder_channel: ChannelSecurity = Field(
+        default_factory=ChannelSecurity, description="TLS and token for the encoder service "
+        "(the token needs the encode role)")
     encoder_max_batch: int = Field(32, ge=1, description="windows per Encode call")
     encoder_max_delay_ms: float = Field(5.0, ge=0, description="wait to fill a batch")
     encoder_concurrency: int = Field(2, ge=1, description="Encode calls in flight")

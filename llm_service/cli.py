@@ -42,6 +42,12 @@ def register_serve(serve_sub: argparse._SubParsersAction) -> None:
     from ingest.kafka import KafkaConnection
     from llm_service.settings import LlmSettings
     from mochat.cli.help import settings_defaults
+    from mochat.security import add_server_flags
+
+    add_server_flags(p, "MOCHAT_LLM_")
+    p.add_argument("--encoder-insecure", action="store_true", default=None,
+                   help="plaintext to a loopback --encoder (development); TLS and the "
+                   "token for the encoder: MOCHAT_LLM_ENCODER_CHANNEL__*")
 
     settings_defaults(p, LlmSettings, extra={
         "bootstrap_servers": KafkaConnection().bootstrap_servers})
@@ -53,14 +59,18 @@ def settings_from_args(args: argparse.Namespace):  # -> LlmSettings (imported la
 
     from llm_service.settings import LlmSettings
     from mochat.errors import ConfigError
+    from mochat.security import check_environment, server_overrides
 
+    check_environment(LlmSettings)  # a MOCHAT_LLM_* variable no setting reads is an error
     fields = set(LlmSettings.model_fields)
     overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
     if getattr(args, "bootstrap_servers", None):
         overrides["kafka"] = {"bootstrap_servers": args.bootstrap_servers,
                               "client_id": "mochat-llm"}
+    if getattr(args, "encoder_insecure", None):
+        overrides["encoder_channel"] = {"insecure": True}
     try:
-        return LlmSettings(**overrides)
+        return LlmSettings(**(overrides | server_overrides(args)))
     except ValidationError as err:
         raise ConfigError(f"invalid settings: {err}") from None
 

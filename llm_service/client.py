@@ -4,6 +4,10 @@
     mochat ask --stream player-7 --new-session "when did the jump start?"   # prints session
     mochat ask --session SESSION "and which leg did it start from?"
     mochat ask --upload walk.npy --fps 20 --frames 0:99 "describe the motion" --json
+    mochat ask --server llm.example:443 --ca-file ca.crt --token-file ~/.mochat-token ...
+    mochat ask --server 127.0.0.1:50052 --insecure ...        # a development server
+
+TLS is the default; the bearer token comes from --token-file or MOCHAT_ASK_TOKEN.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from typing import Any
 
 import grpc
 
+from mochat.security import RefuseSecret
 from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
+
+TOKEN_ENV = "MOCHAT_ASK_TOKEN"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +52,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="deadline in seconds (default: %(default)s)")
     p.add_argument("--tokens", action="store_true", help="print text as it is generated")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    g = p.add_argument_group("security", "TLS (the default) and the bearer token; the token "
+                             f"comes from --token-file or the {TOKEN_ENV} variable, never "
+                             "from the command line")
+    g.add_argument("--ca-file", help="PEM CA of the server's certificate (default: the "
+                   "system roots)")
+    g.add_argument("--cert-file", help="PEM client certificate (mutual TLS)")
+    g.add_argument("--key-file", help="PEM client key (mutual TLS)")
+    g.add_argument("--server-name", help="name to check the server's certificate against, "
+                   "when it is not the --server host")
+    g.add_argument("--token-file", help="file holding the bearer token")
+    g.add_argument("--token", action=RefuseSecret, instead=f"--token-file or {TOKEN_ENV}")
+    g.add_argument("--insecure", action="store_true",
+                   help="plaintext, to a loopback --server only (development)")
 
 
 def _pair(text: str, flag: str) -> tuple[int, int]:
@@ -114,12 +134,28 @@ def _show(answer: llm_pb2.Answer, streamed: bool) -> None:
               f"{lat.generated_tokens} tokens, batch of {lat.batch_size})\n")
 
 
+def channel_security(args: argparse.Namespace) -> Any:
+    """The ChannelSecurity of the flags (the token from --token-file or MOCHAT_ASK_TOKEN)."""
+    import os
+
+    from pydantic import SecretStr
+
+    from mochat.security import ChannelSecurity
+
+    env_token = os.environ.get(TOKEN_ENV) if args.token_file is None else None
+    token = SecretStr(env_token) if env_token else None
+    return ChannelSecurity(insecure=args.insecure, ca_file=args.ca_file,
+                           cert_file=args.cert_file, key_file=args.key_file,
+                           server_name=args.server_name, token_file=args.token_file,
+                           token=token)
+
+
 def _ask(stub: llm_pb2_grpc.LlmServiceStub, request: llm_pb2.AskRequest,
-         args: argparse.Namespace) -> llm_pb2.Answer:
+         args: argparse.Namespace, metadata: Any = ()) -> llm_pb2.Answer:
     if not args.tokens:
-        return stub.Ask(request, timeout=args.timeout)
+        return stub.Ask(request, timeout=args.timeout, metadata=metadata)
     answer = None
-    for chunk in stub.AskStream(request, timeout=args.timeout):
+    for chunk in stub.AskStream(request, timeout=args.timeout, metadata=metadata):
         if chunk.WhichOneof("chunk") == "text_delta" and not args.json:
             sys.stdout.write(chunk.text_delta)
             sys.stdout.flush()
@@ -136,18 +172,27 @@ def run(args: argparse.Namespace) -> int:
     if args.new_session and not args.stream:
         sys.stderr.write("mochat ask: error: --new-session goes with --stream\n")
         return 2
-    with grpc.insecure_channel(args.server) as channel:
+    from mochat.errors import ConfigError
+
+    try:
+        security = channel_security(args)
+        metadata = security.metadata()
+        channel = security.sync_channel(args.server)
+    except ConfigError as err:
+        sys.stderr.write(f"mochat ask: error: {err}\n")
+        return 2
+    with channel:
         stub = llm_pb2_grpc.LlmServiceStub(channel)
         try:
             session_id = args.session
             if args.upload or args.new_session:
                 source = {"sequence": _upload(args)} if args.upload else {"stream_id": args.stream}
                 session = stub.CreateSession(llm_pb2.CreateSessionRequest(**source),
-                                             timeout=args.timeout)
+                                             timeout=args.timeout, metadata=metadata)
                 session_id = session.session_id
                 if not args.json:
                     sys.stdout.write(f"session {session_id} ({session.stream_id})\n")
-            answer = _ask(stub, build_request(args, session_id), args)
+            answer = _ask(stub, build_request(args, session_id), args, metadata)
         except grpc.RpcError as err:
             sys.stderr.write(f"mochat ask: error: {err.code().name}: {err.details()}\n")
             return 1

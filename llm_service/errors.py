@@ -13,6 +13,11 @@ class NotFoundError(MoChatError, LookupError):
     """Unknown or expired session, unknown stream, range not in the store (-> NOT_FOUND)."""
 
 
+class PermissionDeniedError(MoChatError, PermissionError):
+    """The caller's token lacks a role, or the session or stream is another's
+    (-> PERMISSION_DENIED)."""
+
+
 class QueueFullError(MoChatError):
     """The question queue (or the session table) is full (-> RESOURCE_EXHAUSTED)."""
 

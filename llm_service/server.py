@@ -1,4 +1,5 @@
-"""The LLM server: gRPC (LlmService, health, reflection), Kafka features, queue, shutdown.
+"""The LLM server: gRPC (LlmService, health, reflection when asked; TLS and tokens), Kafka
+features, queue, shutdown.
 
 Startup binds the port first with health NOT_SERVING, loads the checkpoint, starts the
 features consumer and the model worker, then reports SERVING. SIGTERM flips health to
@@ -16,6 +17,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health
 
+from llm_service.access import METHOD_ROLES
 from llm_service.admission import ServiceTimes
 from llm_service.consumer import FeatureConsumer
 from llm_service.engine import Engine
@@ -30,6 +32,7 @@ from llm_service.store import FeatureStore
 from llm_service.uploads import UploadEncoder
 from llm_service.validation import AskLimits
 from mochat import serving
+from mochat.auth import TokenAuth
 from mochat.errors import ConfigError
 from mochat.serving import load_layout_files
 from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
@@ -74,14 +77,22 @@ class LlmServer:
             settings.max_inflight_per_client, metadata_key=settings.client_id_metadata,
             on_refuse=lambda method: self.metrics.requests.labels(
                 method, grpc.StatusCode.RESOURCE_EXHAUSTED.name).inc())
+        # Outermost: a call without a valid token is refused before it takes a slot.
+        self.auth = TokenAuth(settings.auth.token_file, METHOD_ROLES,
+                              reload_interval_s=settings.auth.reload_interval_s,
+                              on_refuse=lambda method, code: self.metrics.requests.labels(
+                                  method, code.name).inc())
         self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit)],
-                                       interceptors=[self.inflight])
+                                       interceptors=[self.auth, self.inflight])
 
     async def start(self) -> int:
         """Bind, load the model, start consuming and answering, report SERVING."""
         s = self.settings
         llm_pb2_grpc.add_LlmServiceServicer_to_server(self.servicer, self._server)
-        self.port = serving.bind(self._server, self.health, SERVICE_NAME, s.host, s.port)
+        self.auth.load()
+        self.port = serving.bind(self._server, self.health, SERVICE_NAME, s.host, s.port,
+                                 tls=s.tls, insecure=s.insecure, reflection=s.reflection,
+                                 authenticated=self.auth.enabled, env_prefix="MOCHAT_LLM_")
         await serving.set_serving(self.health, SERVICE_NAME, False)
         await self._server.start()
         try:
@@ -91,7 +102,8 @@ class LlmServer:
             raise
         await serving.set_serving(self.health, SERVICE_NAME, True)
         log.info("serving", host=s.host, port=self.port, metrics_port=self.metrics_port,
-                 model=str(s.model), batching=s.batching,
+                 tls=s.tls.enabled, mutual_tls=s.tls.require_client_cert,
+                 authenticated=self.auth.enabled, model=str(s.model), batching=s.batching,
                  max_batch=s.max_batch if s.batching else 1,
                  max_queue=s.max_queue, consume=s.consume, features_topic=s.features_topic,
                  encoder=s.encoder)
@@ -111,7 +123,7 @@ class LlmServer:
                              feature_dim=encoder.feature_dim, feature_fps=fps)
         uploads = UploadEncoder(s.encoder, self.pipeline, feature_dim=encoder.feature_dim,
                                 layout=encoder.layout, fps=fps, max_frames=max_frames,
-                                timeout_s=s.encoder_timeout_s)
+                                timeout_s=s.encoder_timeout_s, security=s.encoder_channel)
         max_batch = s.max_batch if s.batching else 1
         times = ServiceTimes(alpha=s.admission_ewma_alpha)
         queue = QuestionQueue(s.max_queue, max_wait_s=s.max_queue_wait_s, on_drop=self._dropped,

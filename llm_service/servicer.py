@@ -12,6 +12,7 @@ import grpc
 import structlog
 import torch
 
+from llm_service.access import require_owner, require_role, require_stream
 from llm_service.answers import DeltaRewriter, build_answer
 from llm_service.engine import Result
 from llm_service.errors import (
@@ -20,6 +21,7 @@ from llm_service.errors import (
     InvalidRequestError,
     NotFoundError,
     NotServingError,
+    PermissionDeniedError,
     QueueFullError,
 )
 from llm_service.limits import PromptBudget
@@ -58,6 +60,7 @@ def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and client-facing message of an error; never UNKNOWN."""
     codes = ((InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
              (NotFoundError, grpc.StatusCode.NOT_FOUND),
+             (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
              (QueueFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
              (DeadlineExpiredError, grpc.StatusCode.DEADLINE_EXCEEDED),
              (NotServingError, grpc.StatusCode.UNAVAILABLE),
@@ -130,13 +133,16 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         uploaded = None
         if source == "stream_id":
             stream_id = check_id("stream_id", request.stream_id, rt.limits.max_id_chars)
+            owner = require_stream(stream_id).token_id
             if not rt.store.has_stream(stream_id):
                 raise NotFoundError(f"stream {clip(stream_id)!r} has no features in the store")
         else:
+            owner = require_role("upload", "uploading a sequence").token_id
             name, joints = check_upload(request.sequence, max_bytes=rt.max_upload_bytes)
             uploaded = await rt.uploads.encode(name, joints, request.sequence)
             stream_id = name
-        session = rt.sessions.create(stream_id, max_turns=request.max_turns, uploaded=uploaded)
+        session = rt.sessions.create(stream_id, max_turns=request.max_turns, uploaded=uploaded,
+                                     owner=owner)
         self.metrics.sessions.set(len(rt.sessions))
         log.info("session_created", session_id=session.session_id, stream_id=clip(stream_id),
                  uploaded=uploaded is not None, frames=uploaded and uploaded.num_frames)
@@ -151,8 +157,9 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
 
     async def _end(self, request: llm_pb2.EndSessionRequest) -> llm_pb2.EndSessionResponse:
         rt = self._ready()
-        session = rt.sessions.end(check_id("session_id", request.session_id,
-                                           rt.limits.max_id_chars))
+        session_id = check_id("session_id", request.session_id, rt.limits.max_id_chars)
+        require_owner(rt.sessions.get(session_id).owner, session_id)
+        session = rt.sessions.end(session_id)
         self.metrics.sessions.set(len(rt.sessions))
         log.info("session_ended", session_id=session.session_id, turns=session.turns)
         return llm_pb2.EndSessionResponse(turns=session.turns)
@@ -204,8 +211,10 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         rt = self._ready()
         spec = check_ask(request, rt.limits)
         if request.WhichOneof("target") == "stream_id":
+            require_stream(request.stream_id)
             return await self._answer(rt, spec, None, request.stream_id, context, stream)
         session = rt.sessions.get(request.session_id)
+        require_owner(session.owner, session.session_id)
         async with session.lock:  # one question at a time: a follow-up sees the turn before
             return await self._answer(rt, spec, session, session.stream_id, context, stream)
 

@@ -29,6 +29,7 @@ class Session:
     created_us: int
     last_used_s: float  # monotonic
     uploaded: MotionView | None = None
+    owner: str = ""  # the token id that opened it (mochat.auth); others may not use it
     history: list[tuple[str, str]] = field(default_factory=list)
     history_tokens: list[int] = field(default_factory=list)  # each turn's prompt tokens
     max_history_tokens: int | None = None  # None: turns alone bound the history
@@ -66,7 +67,7 @@ class SessionStore:
         return len(self._sessions)
 
     def create(self, stream_id: str, *, max_turns: int = 0,
-               uploaded: MotionView | None = None) -> Session:
+               uploaded: MotionView | None = None, owner: str = "") -> Session:
         if max_turns > self.max_turns_limit:
             raise InvalidRequestError(f"max_turns {max_turns} is over the limit of "
                                       f"{self.max_turns_limit}")
@@ -77,7 +78,8 @@ class SessionStore:
         session = Session(session_id=uuid.uuid4().hex, stream_id=stream_id,
                           max_turns=max_turns or self.default_max_turns,
                           created_us=time.time_ns() // 1000, last_used_s=self._clock(),
-                          uploaded=uploaded, max_history_tokens=self.max_history_tokens)
+                          uploaded=uploaded, owner=owner,
+                          max_history_tokens=self.max_history_tokens)
         self._sessions[session.session_id] = session
         return session
 

@@ -1,7 +1,9 @@
 """Settings of the LLM service: environment variables MOCHAT_LLM_*, CLI flags win.
 
-Nested Kafka connection settings use a double underscore, e.g.
-MOCHAT_LLM_KAFKA__BOOTSTRAP_SERVERS=broker:9092, MOCHAT_LLM_KAFKA__SASL_USERNAME=...
+Nested settings use a double underscore, e.g. MOCHAT_LLM_KAFKA__BOOTSTRAP_SERVERS=broker:9092,
+MOCHAT_LLM_KAFKA__SASL_USERNAME=..., MOCHAT_LLM_TLS__CERT_FILE=/tls/tls.crt,
+MOCHAT_LLM_AUTH__TOKEN_FILE=/secrets/tokens.yaml, MOCHAT_LLM_ENCODER_CHANNEL__CA_FILE=...
+A MOCHAT_LLM_* variable that no setting reads is an error at start.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.kafka import KafkaConnection
+from mochat.security import AuthSettings, ChannelSecurity, ServerTLS
 from mochat.serving import split_paths
 
 # mochat.pipeline.DEFAULT_MODEL_DIR, without importing torch to read a default.
@@ -30,6 +33,11 @@ class LlmSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(50052, ge=0, le=65535, description="0 picks a free port")
+    tls: ServerTLS = Field(default_factory=ServerTLS)
+    insecure: bool = Field(False, description="plaintext gRPC, loopback only (development); "
+                           "without it the server needs tls.cert_file and tls.key_file")
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    reflection: bool = Field(False, description="serve gRPC reflection (admin role)")
     metrics_port: int | None = Field(None, ge=0, le=65535,
                                      description="Prometheus /metrics port; unset = off")
 
@@ -49,6 +57,8 @@ class LlmSettings(BaseSettings):
     encoder: str | None = Field(None, description="encoder service HOST:PORT for uploaded "
                                 "sequences; unset = the checkpoint's encoder in-process")
     encoder_timeout_s: float = Field(10.0, gt=0)
+    encoder_channel: ChannelSecurity = Field(
+        default_factory=ChannelSecurity, description="TLS and token for the encoder service")
     max_upload_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     layout_files: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="extra skeleton layout files (YAML/JSON) registered "

@@ -22,6 +22,7 @@ import structlog
 from llm_service.errors import EncoderUnavailableError, InvalidRequestError
 from llm_service.store import MotionView
 from mochat.errors import ConfigError, MoChatError
+from mochat.security import ChannelSecurity
 from mochat.serving import longest_source
 from mochat.skeleton import SkeletonLayout, to_model
 from mochat.skeleton.resample import resampled_length
@@ -59,7 +60,7 @@ class UploadEncoder:
 
     def __init__(self, target: str | None, pipeline: Any, *, feature_dim: int,
                  layout: SkeletonLayout, fps: float, max_frames: int,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, security: ChannelSecurity | None = None) -> None:
         self.target = target
         self.pipeline = pipeline
         self.feature_dim = feature_dim
@@ -67,9 +68,11 @@ class UploadEncoder:
         self.fps = fps  # the model's rate
         self.max_frames = max_frames  # at the model's rate
         self.timeout_s = timeout_s
-        self._channel = None if target is None else grpc.aio.insecure_channel(target, options=[
+        security = security or ChannelSecurity()
+        self._channel = None if target is None else security.channel(target, options=[
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+        self._metadata = security.metadata() if target is not None else ()
         self._stub = None if self._channel is None else \
             encoder_pb2_grpc.EncoderServiceStub(self._channel)
 
@@ -82,8 +85,15 @@ class UploadEncoder:
             return
         try:
             info = await self._stub.GetModelInfo(encoder_pb2.GetModelInfoRequest(),
-                                                 timeout=timeout_s, wait_for_ready=True)
+                                                 timeout=timeout_s, wait_for_ready=True,
+                                                 metadata=self._metadata)
         except grpc.aio.AioRpcError as err:
+            if err.code() in (grpc.StatusCode.UNAUTHENTICATED,
+                              grpc.StatusCode.PERMISSION_DENIED):
+                raise ConfigError(f"encoder service {self.target} refused this service's "
+                                  f"token ({err.code().name}: {err.details()}); set "
+                                  "encoder_channel.token_file to a token with the encode "
+                                  "role") from None
             log.warning("encoder_unreachable", encoder=self.target, code=err.code().name,
                         detail=err.details())
             return
@@ -157,7 +167,8 @@ class UploadEncoder:
         request = encoder_pb2.EncodeRequest(windows=[window], request_id=f"llm-{name}")
         assert self._stub is not None
         try:
-            response = await self._stub.Encode(request, timeout=self.timeout_s)
+            response = await self._stub.Encode(request, timeout=self.timeout_s,
+                                               metadata=self._metadata)
         except grpc.aio.AioRpcError as err:
             if err.code() is grpc.StatusCode.INVALID_ARGUMENT:
                 raise InvalidRequestError(f"encoder refused the sequence: {err.details()}"

@@ -1,5 +1,6 @@
-"""What every MoChat gRPC service does the same way: health + reflection, binding, the
-health status, running until SIGTERM/SIGINT, and the user's skeleton layout files.
+"""What every MoChat gRPC service does the same way: health (+ reflection when asked),
+binding with TLS (plaintext only when asked for, on loopback), the health status, running
+until SIGTERM/SIGINT, and the user's skeleton layout files.
 
 grpc is imported inside the functions: the core stays importable without the `grpc` extra.
 """
@@ -12,11 +13,18 @@ import math
 import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
 
 from mochat.errors import ConfigError
 from mochat.skeleton import SkeletonLayout, load_layout_file
 from mochat.skeleton.resample import resampled_length
+
+if TYPE_CHECKING:
+    from mochat.security import ServerTLS
+
+log = structlog.get_logger("mochat.serving")
 
 
 class Service(Protocol):
@@ -25,20 +33,44 @@ class Service(Protocol):
     async def stop(self, grace_s: float | None = None) -> None: ...
 
 
-def bind(server: Any, health_servicer: Any, service_name: str, host: str, port: int) -> int:
-    """Register health and reflection on a grpc.aio server, bind host:port, return the port
-    (ConfigError when the address cannot be bound)."""
-    from grpc_health.v1 import health, health_pb2_grpc
-    from grpc_reflection.v1alpha import reflection
+def bind(server: Any, health_servicer: Any, service_name: str, host: str, port: int, *,
+         tls: ServerTLS, insecure: bool, reflection: bool, authenticated: bool,
+         env_prefix: str) -> int:
+    """Register health (and reflection when asked) on a grpc.aio server, bind host:port
+    with TLS (or plaintext: asked for, loopback only), return the port.
 
+    ConfigError when the address cannot be bound, when neither TLS nor `insecure` is set,
+    when plaintext would listen on a network address, or when a network address would be
+    served without a token file (every caller anonymous).
+    """
+    from grpc_health.v1 import health, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection as grpc_reflection
+
+    from mochat.security import DEV_WARNING, check_transport, is_loopback
+
+    check_transport(host, tls, insecure, env_prefix=env_prefix)
+    if not authenticated and not is_loopback(host):
+        raise ConfigError(f"no token file ({env_prefix}AUTH__TOKEN_FILE, --token-file): "
+                          f"every caller would be anonymous; refused on {host!r}, which is "
+                          "not a loopback address")
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (service_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    if reflection:
+        grpc_reflection.enable_server_reflection(
+            (service_name, health.SERVICE_NAME, grpc_reflection.SERVICE_NAME), server)
     address = f"{host}:{port}"
     try:
-        bound: int = server.add_insecure_port(address)
+        if tls.enabled:
+            bound: int = server.add_secure_port(address, tls.credentials())
+        else:
+            bound = server.add_insecure_port(address)
     except RuntimeError as err:
         raise ConfigError(f"cannot bind {address}: {err}") from None
+    if not tls.enabled:
+        log.warning("plaintext", service=service_name, address=f"{host}:{bound}",
+                    reason=DEV_WARNING)
+    if not authenticated:
+        log.warning("unauthenticated", service=service_name,
+                    reason="no token file: every caller is anonymous (development only)")
     return bound
 
 

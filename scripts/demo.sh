@@ -54,16 +54,21 @@ echo "== 2. encoder export"
 $MOCHAT export onnx --checkpoint "$MODEL" --out "$OUT/encoder.onnx"
 
 echo "== 3. services"
+# Development mode: every gRPC hop is plaintext on 127.0.0.1 (--insecure) and no token file
+# is set, so every caller is anonymous. The services refuse this on any other address;
+# production uses TLS and tokens (README, "Access control").
+echo "DEVELOPMENT MODE: plaintext gRPC on loopback, no tokens (--insecure); never on a network"
 KAFKA=127.0.0.1:$(free_port); ENC=127.0.0.1:$(free_port); LLM=127.0.0.1:$(free_port)
 $MOCHAT broker --port "${KAFKA##*:}" > "$OUT/logs/broker.log" 2>&1 & PIDS+=($!)
-$MOCHAT serve encoder --model "$OUT/encoder.onnx" --port "${ENC##*:}" > "$OUT/logs/encoder.log" 2>&1 & PIDS+=($!)
+$MOCHAT serve encoder --model "$OUT/encoder.onnx" --port "${ENC##*:}" --insecure > "$OUT/logs/encoder.log" 2>&1 & PIDS+=($!)
 wait_serving "$ENC" "encoder service"
 # 10 s windows (200 frames at 20 fps): a whole synthetic motion (<= 196 frames, 9.8 s) lands
 # in one window, the length the reference model was trained on; a partial window is flushed
 # when idle.
 MOCHAT_INGEST_WINDOW_S=10 MOCHAT_INGEST_STEP_S=5 \
-  $MOCHAT serve ingest --bootstrap-servers "$KAFKA" --encoder "$ENC" > "$OUT/logs/ingest.log" 2>&1 & PIDS+=($!)
-$MOCHAT serve llm --model "$MODEL" --port "${LLM##*:}" --bootstrap-servers "$KAFKA" --encoder "$ENC" > "$OUT/logs/llm.log" 2>&1 & PIDS+=($!)
+  $MOCHAT serve ingest --bootstrap-servers "$KAFKA" --encoder "$ENC" --encoder-insecure > "$OUT/logs/ingest.log" 2>&1 & PIDS+=($!)
+$MOCHAT serve llm --model "$MODEL" --port "${LLM##*:}" --bootstrap-servers "$KAFKA" --encoder "$ENC" \
+  --insecure --encoder-insecure > "$OUT/logs/llm.log" 2>&1 & PIDS+=($!)
 wait_serving "$LLM" "LLM service"
 
 echo "== 4. replay $ID as live stream demo-0 (20 fps)"
@@ -79,7 +84,7 @@ for q in "Describe the action concisely as represented in the skeleton sequence.
          "a person $GAP. Complete the content in brackets with left or right." \
          "From which frame does a person $PHRASE start and at which frame does it end?"; do
   echo "Q: $q"
-  $MOCHAT ask --server "$LLM" --stream demo-0 "$q" --json | tee -a "$OUT/answers.jsonl"
+  $MOCHAT ask --server "$LLM" --insecure --stream demo-0 "$q" --json | tee -a "$OUT/answers.jsonl"
 done
 
 echo "== 6. offline chat on the file, and the answered span rendered"

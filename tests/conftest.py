@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-pytest_plugins = ["tests.kafka_broker", "tests.llm_fixtures"]
+pytest_plugins = ["tests.kafka_broker", "tests.llm_fixtures", "tests.tls_fixtures"]
 
 
 @pytest.fixture(autouse=True)

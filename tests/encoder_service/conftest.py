@@ -16,6 +16,7 @@ import pytest
 from encoder_service.server import EncoderServer
 from encoder_service.settings import EncoderSettings
 from mochat.export.sidecar import EncoderSidecar, write_sidecar
+from mochat.security import ChannelSecurity
 from protos.convert import array_to_proto
 from protos.mochat.v1 import encoder_pb2, frames_pb2
 
@@ -112,13 +113,17 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> 
 
 
 @asynccontextmanager
-async def running_server(model: Path, **overrides: Any
+async def running_server(model: Path, *, client: ChannelSecurity | None = None,
+                         **overrides: Any
                          ) -> AsyncIterator[tuple[EncoderServer, grpc.aio.Channel]]:
-    """A real server on an ephemeral loopback port and a channel to it."""
-    settings = EncoderSettings(model=model, port=0, **overrides)
+    """A real server on an ephemeral loopback port and a channel to it: plaintext (the
+    explicit development flag) unless the overrides give TLS, and then `client`'s TLS."""
+    plain = "tls" not in overrides
+    settings = EncoderSettings(model=model, port=0, **({"insecure": plain} | overrides))
     server = EncoderServer(settings)
     port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    client = client or ChannelSecurity(insecure=plain)
+    channel = client.channel(f"127.0.0.1:{port}")
     try:
         yield server, channel
     finally:

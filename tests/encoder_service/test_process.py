@@ -33,7 +33,7 @@ async def test_sigterm_finishes_in_flight_calls(tiny_model: Path) -> None:
     proc = await asyncio.to_thread(
         subprocess.Popen,
         [sys.executable, "-m", "encoder_service", "--model", str(tiny_model), "--port", "0",
-         "--max-delay-ms", "1500", "--max-batch", "64", "--shutdown-grace-s", "10"],
+         "--insecure", "--max-delay-ms", "1500", "--max-batch", "64", "--shutdown-grace-s", "10"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         serving = await asyncio.to_thread(wait_for_event, proc, "serving")
@@ -101,7 +101,7 @@ def test_tensorrt_missing_is_a_clear_startup_error(tiny_model: Path, tmp_path: P
     with pytest.raises(BackendUnavailableError, match="needs the `tensorrt`"):
         load_backend(EncoderSettings(model=plan))  # backend 'auto' picks TensorRT by suffix
     result = subprocess.run([sys.executable, "-m", "mochat", "serve", "encoder", "--model",
-                             str(plan), "--port", "0"], cwd=REPO, capture_output=True,
+                             str(plan), "--port", "0", "--insecure"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "error: the TensorRT backend needs the `tensorrt`" in result.stderr

@@ -134,7 +134,7 @@ async def test_windows_in_any_layout_and_rate_come_back_at_the_model_rate(
 
 
 async def test_health_reports_serving_and_reflection_lists_services(tiny_model: Path) -> None:
-    async with running_server(tiny_model) as (_, channel):
+    async with running_server(tiny_model, reflection=True) as (_, channel):
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", "mochat.v1.EncoderService"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
@@ -177,7 +177,7 @@ async def test_stream_answers_every_request_and_survives_a_bad_one(tiny_model: P
 
 async def test_a_taken_port_is_a_startup_error(tiny_model: Path) -> None:
     async with running_server(tiny_model) as (server, _):
-        second = EncoderServer(EncoderSettings(model=tiny_model, port=server.port))
+        second = EncoderServer(EncoderSettings(model=tiny_model, port=server.port, insecure=True))
         with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{server.port}"):
             await second.start()
 
@@ -221,5 +221,5 @@ async def test_a_users_layout_file_is_served(tiny_model: Path, tmp_path: Path) -
     assert features_from_proto(reply.features[0]).shape == (20, 4)
     assert reply.features[0].layout == "rig15_test"
     with pytest.raises(ConfigError, match="layout file not found"):
-        await EncoderServer(EncoderSettings(model=tiny_model, port=0,
+        await EncoderServer(EncoderSettings(model=tiny_model, port=0, insecure=True,
                                             layout_files=[tmp_path / "gone.yaml"])).start()

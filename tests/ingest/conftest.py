@@ -47,8 +47,8 @@ def make_settings(kafka_bootstrap: str) -> Callable[..., IngestSettings]:
         base = dict(kafka={"bootstrap_servers": kafka_bootstrap},
                     frames_topic=topics["frames"], features_topic=topics["features"],
                     dlq_topic=topics["dlq"], group_id=f"{topics['frames']}.g{next(counter)}",
-                    encoder=encoder, window_s=1.6, step_s=0.8, grace_ms=100.0,
-                    min_s=0.8, idle_timeout_ms=1000.0, **FAST_GROUP)
+                    encoder=encoder, encoder_channel={"insecure": True}, window_s=1.6,
+                    step_s=0.8, grace_ms=100.0, min_s=0.8, idle_timeout_ms=1000.0, **FAST_GROUP)
         return IngestSettings(**(base | overrides))
 
     return make

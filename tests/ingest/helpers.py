@@ -32,7 +32,8 @@ SHORT_AT_120 = dict(window_s=32 / 120, step_s=16 / 120, min_s=16 / 120, grace_ms
 def start_encoder(model: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "encoder_service", "--model", str(model), "--port", str(port)],
+            [sys.executable, "-m", "encoder_service", "--model", str(model), "--port", str(port),
+             "--insecure"],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -124,10 +125,11 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float) -> bool:
 def subprocess_env(settings: IngestSettings) -> dict[str, str]:
     """MOCHAT_INGEST_* variables reproducing `settings` for `python -m ingest`."""
     env = dict(os.environ)
-    for name, value in settings.model_dump(exclude={"kafka"}).items():
+    for name, value in settings.model_dump(exclude={"kafka", "encoder_channel"}).items():
         if value is not None:
             env[f"MOCHAT_INGEST_{name.upper()}"] = str(value)
     env["MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS"] = settings.kafka.bootstrap_servers
+    env["MOCHAT_INGEST_ENCODER_CHANNEL__INSECURE"] = str(settings.encoder_channel.insecure)
     return env
 
 

@@ -28,12 +28,16 @@ def test_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCHAT_INGEST_ENCODER", "env:1")
     monkeypatch.setenv("MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS", "env:2")
     monkeypatch.setenv("MOCHAT_INGEST_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("MOCHAT_INGEST_KAFKA__SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("MOCHAT_INGEST_KAFKA__SASL_USERNAME", "ingest")
+    monkeypatch.setenv("MOCHAT_INGEST_KAFKA__SASL_PASSWORD", "pw")
     monkeypatch.setenv("MOCHAT_INGEST_STEP_S", "0.4")
     monkeypatch.setenv("MOCHAT_INGEST_LAYOUT_FILES", "a.yaml, b.json")
     s = settings_from_args(build_parser().parse_args(["--bootstrap-servers", "flag:3"]))
     assert (s.encoder, s.kafka.bootstrap_servers, s.step_s) == ("env:1", "flag:3", 0.4)
     kw = s.kafka.client_kwargs()
-    assert kw["security_protocol"] == "SASL_PLAINTEXT" and kw["sasl_mechanism"] == "PLAIN"
+    assert kw["security_protocol"] == "SASL_PLAINTEXT" and kw["sasl_mechanism"] == \
+        "SCRAM-SHA-256" and kw["sasl_plain_password"] == "pw"
     # 0.4 s is 8 frames at 20 fps, 48 at 120 fps; the 3.2 s window 64 and 384
     assert (s.windowing().frames(20.0).step_frames, s.windowing().frames(120.0).step_frames) \
         == (8, 48)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import numpy as np
 import pytest
 
 from llm_service.server import LlmServer
 from llm_service.settings import LlmSettings
 from llm_service.store import MotionView, StoredWindow, capture_times
+from mochat.security import ChannelSecurity
 from protos.mochat.v1 import llm_pb2_grpc
 
 T0_US = 1_700_000_000_000_000  # capture time of frame 0 of the test streams
@@ -130,14 +130,19 @@ def random_joints(frames: int, seed: int = 0) -> np.ndarray:
 
 
 @asynccontextmanager
-async def running_server(pipeline: Any, checkpoint: Path, **overrides: Any
+async def running_server(pipeline: Any, checkpoint: Path, *,
+                         client: ChannelSecurity | None = None, **overrides: Any
                          ) -> AsyncIterator[tuple[LlmServer, llm_pb2_grpc.LlmServiceStub]]:
-    """A real server on an ephemeral loopback port (no Kafka unless asked) and a stub."""
+    """A real server on an ephemeral loopback port (no Kafka unless asked) and a stub:
+    plaintext (the explicit development flag) unless the overrides give TLS, and then
+    `client`'s TLS."""
+    plain = "tls" not in overrides
     settings = LlmSettings(**({"model": checkpoint, "port": 0, "consume": False,
-                               "log_level": "warning"} | overrides))
+                               "log_level": "warning", "insecure": plain} | overrides))
     server = LlmServer(settings, pipeline=pipeline)
     port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    client = client or ChannelSecurity(insecure=plain)
+    channel = client.channel(f"127.0.0.1:{port}")
     try:
         yield server, llm_pb2_grpc.LlmServiceStub(channel)
     finally:

@@ -21,9 +21,10 @@ from tests.llm_service.conftest import (
 
 
 def _args(*argv: str) -> argparse.Namespace:
+    """`mochat ask` arguments, plaintext to the loopback test server."""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    return parser.parse_args(list(argv))
+    return parser.parse_args([*argv, "--insecure"])
 
 
 def _last_json(out: str) -> dict:

@@ -100,7 +100,7 @@ def _start_server(checkpoint: Path, bootstrap: str, topic: str, stderr: Path
         return subprocess.Popen(
             [sys.executable, "-m", "mochat", "serve", "llm", "--model", str(checkpoint),
              "--port", "0", "--bootstrap-servers", bootstrap, "--features-topic", topic,
-             "--max-new-tokens", "6"],
+             "--max-new-tokens", "6", "--insecure"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True)
 
 
@@ -118,13 +118,13 @@ async def test_the_command_line_serves_and_asks(tiny_checkpoint: Path, kafka_boo
         await _wait_for_stream(address, "cli")
         ask = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "mochat", "ask", "--server", address,
-                             "--stream", "cli", WHEN, "--json"],
+                             "--stream", "cli", WHEN, "--json", "--insecure"],
             cwd=REPO, capture_output=True, text=True, timeout=60)
         assert ask.returncode == 0, ask.stderr
         answer = json.loads(ask.stdout)
         missing = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "mochat", "ask", "--server", address,
-                             "--stream", "ghost", "Anything?"],
+                             "--stream", "ghost", "Anything?", "--insecure"],
             cwd=REPO, capture_output=True, text=True, timeout=60)
         proc.send_signal(signal.SIGTERM)
         logs: list[dict] = []

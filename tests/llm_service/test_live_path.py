@@ -84,7 +84,8 @@ async def test_a_120_fps_stream_is_answered_in_its_own_frames(
     settings = IngestSettings(
         kafka={"bootstrap_servers": kafka_bootstrap}, frames_topic=topics["frames"],
         features_topic=topics["features"], dlq_topic=topics["dlq"], group_id="live-path",
-        encoder=encoder_service, idle_timeout_ms=1000.0, **FAST_GROUP)  # windows: defaults
+        encoder=encoder_service, encoder_channel={"insecure": True}, idle_timeout_ms=1000.0,
+        **FAST_GROUP)  # windows: defaults
     # fast: complete windows at 12000, 12096, 12192, 12288 (+ 383 <= 12714) and the partial
     # one at 12384; slow: 2000, 2016, 2032, 2048 and the partial one at 2064
     want = expected_window_ids(fast + slow, settings)

@@ -251,7 +251,8 @@ async def test_a_failing_question_fails_alone_not_its_batch(gated: GatedPipeline
 
 
 async def test_health_reflection_and_metrics(gated: GatedPipeline, tiny_checkpoint: Path):
-    async with running_server(gated, tiny_checkpoint, metrics_port=0) as (server, stub):
+    async with running_server(gated, tiny_checkpoint, metrics_port=0, reflection=True) as (
+            server, stub):
         _add(server, "s1", 0, 16)
         await stub.Ask(llm_pb2.AskRequest(stream_id="s1", question="What happens?"))
         url = f"http://127.0.0.1:{server.metrics_port}/metrics"

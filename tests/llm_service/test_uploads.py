@@ -12,6 +12,7 @@ from encoder_service.server import EncoderServer
 from encoder_service.settings import EncoderSettings
 from llm_service.uploads import UploadEncoder
 from mochat.errors import ConfigError
+from mochat.security import ChannelSecurity
 from mochat.skeleton import SMPL22
 from protos.convert import array_to_proto
 from protos.mochat.v1 import llm_pb2
@@ -51,11 +52,12 @@ async def test_an_uploaded_sequence_is_answered_in_its_own_frames(gated: GatedPi
 async def test_uploads_go_through_the_encoder_service(gated: GatedPipeline,
                                                       tiny_checkpoint: Path,
                                                       encoder_onnx: Path):
-    encoder = EncoderServer(EncoderSettings(model=encoder_onnx, port=0, log_level="warning"))
+    encoder = EncoderServer(EncoderSettings(model=encoder_onnx, port=0, log_level="warning",
+                                            insecure=True))
     port = await encoder.start()
     try:
-        async with running_server(gated, tiny_checkpoint, encoder=f"127.0.0.1:{port}") as (
-                server, stub):
+        async with running_server(gated, tiny_checkpoint, encoder=f"127.0.0.1:{port}",
+                                  encoder_channel={"insecure": True}) as (server, stub):
             joints = random_joints(24, seed=3)
             session = await stub.CreateSession(_upload(joints))
             uploaded = server.runtime.sessions.get(session.session_id).uploaded
@@ -63,7 +65,8 @@ async def test_uploads_go_through_the_encoder_service(gated: GatedPipeline,
                                                        question="What does the person do?"))
         # an encoder whose features the checkpoint cannot read is refused at startup
         other = UploadEncoder(f"127.0.0.1:{port}", None, feature_dim=999, layout=SMPL22,
-                              fps=20.0, max_frames=64)
+                              fps=20.0, max_frames=64,
+                              security=ChannelSecurity(insecure=True))
         with pytest.raises(ConfigError, match="999-d"):
             await other.check()
         await other.close()
@@ -96,9 +99,11 @@ async def test_an_ntu_upload_at_120_fps_is_answered_in_its_own_frames(
         gated: GatedPipeline, tiny_checkpoint: Path, encoder_onnx: Path,
         through_service: bool):
     joints = ntu_walk(31)  # (31 - 1) * 6 + 1 = 181 frames at 120 fps, 1.5 s
-    encoder = EncoderServer(EncoderSettings(model=encoder_onnx, port=0, log_level="warning"))
+    encoder = EncoderServer(EncoderSettings(model=encoder_onnx, port=0, log_level="warning",
+                                            insecure=True))
     port = await encoder.start()
-    target = {"encoder": f"127.0.0.1:{port}"} if through_service else {}
+    target = {"encoder": f"127.0.0.1:{port}", "encoder_channel": {"insecure": True}} \
+        if through_service else {}
     try:
         async with running_server(gated, tiny_checkpoint, **target) as (server, stub):
             session = await stub.CreateSession(_upload(joints, 1200, layout="ntu25",
