@@ -14,7 +14,8 @@ from importlib.metadata import entry_points
 
 from mochat.cli.help import use_defaults_formatter
 
-_CORE_COMMANDS = ("synth", "render", "eval", "export", "timestamps", "chat", "dialogues")
+_CORE_COMMANDS = ("synth", "render", "eval", "export", "timestamps", "chat", "dialogues",
+                  "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:
