@@ -155,6 +155,11 @@ def _statements() -> tuple[list[Statement], list[tuple[int, str]]]:
 STATEMENTS, LOOSE_FLAGS = _statements()
 
 
+def _subcommand_required(parser: argparse.ArgumentParser) -> bool:
+    return any(isinstance(a, argparse._SubParsersAction) and a.required
+               for a in parser._actions)
+
+
 def _leaves(words: tuple[str, ...]) -> tuple[list[tuple[argparse.ArgumentParser, list[str]]],
                                              list[str]]:
     """The parsers `words` reach (a word `a/b` is one subcommand each) with the flags that
@@ -165,7 +170,8 @@ def _leaves(words: tuple[str, ...]) -> tuple[list[tuple[argparse.ArgumentParser,
     while todo:
         parser, path, rest = todo.pop()
         choices = _subcommands(parser)
-        if choices is None:
+        optional = choices is not None and not _subcommand_required(parser)
+        if choices is None or (optional and (not rest or rest[0].startswith("-"))):
             leaves.append((parser, [w.split("=")[0] for w in rest if w.startswith("--")]))
             continue
         word = rest[0] if rest else ""
