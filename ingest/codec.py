@@ -7,7 +7,15 @@ import functools
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from ingest.validation import DlqReason, Rejection, check_frame
+from ingest.validation import (
+    DEFAULT_LIMITS,
+    DlqReason,
+    FrameLimits,
+    Rejection,
+    check_frame,
+    check_key,
+    check_record_size,
+)
 from ingest.windowing import StreamFrame, Window
 from mochat.skeleton import get_layout
 from protos.convert import array_to_proto
@@ -25,11 +33,27 @@ def encode_frame(stream_id: str, frame_index: int, joints: np.ndarray, *, layout
     return msg.SerializeToString()
 
 
-def decode_frame(payload: bytes | None, offset: int = -1) -> StreamFrame | Rejection:
+def decode_record(value: bytes | None, key: bytes | None, *, header_bytes: int = 0,
+                  offset: int = -1, limits: FrameLimits = DEFAULT_LIMITS
+                  ) -> StreamFrame | Rejection:
+    """A frames-topic record -> a checked frame, or why it belongs in the dead-letter topic:
+    sizes first (an oversized record is never decoded), then the frame, then its key."""
+    rejection = check_record_size(value, key, header_bytes, limits)
+    if rejection is not None:
+        return rejection
+    frame = decode_frame(value, offset, limits=limits)
+    if isinstance(frame, Rejection):
+        return frame
+    return check_key(key, frame.stream_id) or frame
+
+
+def decode_frame(payload: bytes | None, offset: int = -1, *,
+                 limits: FrameLimits = DEFAULT_LIMITS) -> StreamFrame | Rejection:
     """Record value -> a checked frame, or the reason it belongs in the dead-letter topic.
 
     The hot path of the ingest worker (once per frame), so the array is read directly
-    rather than through protos.convert; the checks are the same.
+    rather than through protos.convert; the checks are the same. A shape is checked against
+    the byte count in Python ints, so no crafted shape overflows.
     """
     if not payload:
         return Rejection(DlqReason.UNDECODABLE, "empty record value")
@@ -40,10 +64,11 @@ def decode_frame(payload: bytes | None, offset: int = -1) -> StreamFrame | Rejec
     shape = tuple(msg.joints.shape)
     data = msg.joints.data
     if len(shape) != 2 or len(data) != 4 * shape[0] * shape[1]:
-        return Rejection(DlqReason.BAD_SHAPE, f"joints: shape {shape} with {len(data)} bytes "
-                         "is not a (J, 3) float32 array")
+        return Rejection(DlqReason.BAD_SHAPE, f"joints: shape {shape[:4]} with {len(data)} "
+                         "bytes is not a (J, 3) float32 array")
     joints = np.frombuffer(data, dtype=_LE_F32).reshape(shape)  # (J, 3)
-    rejection = check_frame(msg.stream_id, msg.frame_index, msg.layout, joints, fps=msg.fps)
+    rejection = check_frame(msg.stream_id, msg.frame_index, msg.layout, joints, fps=msg.fps,
+                            limits=limits)
     if rejection is not None:
         return rejection
     layout = _canonical_layout(msg.layout)  # aliases share one stream layout

@@ -8,6 +8,15 @@ Backpressure: above `max_inflight_windows` closed-but-unacknowledged windows, ev
 is paused, so memory stays bounded while the encoder is slow. Malformed frames go to the
 dead-letter topic with their original key and bytes and `reason`/`detail` headers.
 
+Poison records: every size is bounded before anything is decoded or produced (the
+`max_*` settings). A dead letter keeps at most `dlq_max_payload_bytes` of the record and
+`dlq_max_detail_bytes` of detail (headers `truncated`, `original_bytes` say so), so it
+always fits the producer's `max_request_bytes`; a features record that would not fit is
+dead-lettered (`features_too_large`) instead of produced. A record whose handling raises
+is dead-lettered (`unprocessable`) rather than stopping the service: a restart would read
+it again and stop again. A dead letter's offset is released once the DLQ acknowledges it,
+so no input holds a partition's commits back for good.
+
 Idle streams are flushed on a clock that stops while consumption is paused, so backpressure
 never makes a live stream look quiet.
 
@@ -27,19 +36,42 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+)
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord
 
-from ingest.codec import decode_frame
+from ingest.codec import decode_record
 from ingest.encoder_client import EncoderClient
 from ingest.metrics import IngestMetrics
 from ingest.offsets import PartitionState
 from ingest.settings import IngestSettings
-from ingest.validation import Rejection
+from ingest.validation import DlqReason, Rejection
 from ingest.windowing import FrameOutcome, Window
+from mochat.log import clip
 from mochat.serving import load_layout_files
 
 log = structlog.get_logger("ingest")
+
+
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)  # the producer's or broker's
+
+
+def record_size(key: bytes | None, value: bytes | None,
+                headers: list[tuple[str, bytes]] | None = None) -> int:
+    """Bytes the producer counts against max_request_size for one record (aiokafka's own
+    estimate, the number its MessageSizeTooLargeError compares)."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers or []))
+
+
+def cut_utf8(text: str, limit: int) -> bytes:
+    """`text` as UTF-8, at most `limit` bytes, cut at a character boundary."""
+    raw = text.encode("utf-8", "replace")
+    return raw if len(raw) <= limit else raw[:limit].decode("utf-8", "ignore").encode()
 
 
 @dataclass(frozen=True)
@@ -85,10 +117,13 @@ class IngestService:
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             rebalance_timeout_ms=settings.rebalance_timeout_ms,
             fetch_max_wait_ms=settings.fetch_max_wait_ms)
-        self.producer = AIOKafkaProducer(**kw, acks="all", linger_ms=2)
+        self.producer = AIOKafkaProducer(**kw, acks="all", linger_ms=2,
+                                         max_request_size=settings.max_request_bytes)
+        self._limits = settings.frame_limits()
         self.encoder = EncoderClient(settings.encoder, self.metrics,
                                      timeout_s=settings.encoder_timeout_s,
-                                     security=settings.encoder_channel)
+                                     security=settings.encoder_channel,
+                                     reconnect_max_ms=settings.encoder_reconnect_max_ms)
 
     async def start(self) -> None:
         s = self.settings
@@ -154,7 +189,20 @@ class IngestService:
     def _handle(self, tp: TopicPartition, state: PartitionState, record: ConsumerRecord,
                 now_ms: float) -> None:
         state.consumed(record.offset)
-        frame = decode_frame(record.value, record.offset)
+        try:
+            self._window_record(tp, state, record, now_ms)
+        except Exception as err:  # noqa: BLE001 - one record must not stop the partition
+            log.error("record_failed", partition=tp.partition, offset=record.offset,
+                      exc_info=err)
+            self._frame_counters[FrameOutcome.REJECTED].inc()
+            self._dead_letter(tp, state, record, Rejection(
+                DlqReason.UNPROCESSABLE, f"{type(err).__name__}: {clip(str(err))}"))
+
+    def _window_record(self, tp: TopicPartition, state: PartitionState,
+                       record: ConsumerRecord, now_ms: float) -> None:
+        header_bytes = sum(len(k) + len(v or b"") for k, v in record.headers or ())
+        frame = decode_record(record.value, record.key, header_bytes=header_bytes,
+                              offset=record.offset, limits=self._limits)
         if isinstance(frame, Rejection):
             self._frame_counters[FrameOutcome.REJECTED].inc()
             self._dead_letter(tp, state, record, frame)
@@ -176,23 +224,53 @@ class IngestService:
     def _dead_letter(self, tp: TopicPartition, state: PartitionState, record: ConsumerRecord,
                      rejection: Rejection) -> None:
         state.hold(record.offset)
-        self.metrics.dead_letters.labels(rejection.reason.value).inc()
-        log.info("dead_letter", reason=rejection.reason.value, detail=rejection.detail,
-                 partition=tp.partition, offset=record.offset)
-        headers = [("reason", rejection.reason.value.encode()),
-                   ("detail", rejection.detail.encode()),
-                   ("source", f"{tp.topic}/{tp.partition}/{record.offset}".encode())]
+        source = f"{tp.topic}/{tp.partition}/{record.offset}"
         task = asyncio.create_task(self._guard(self._send_dead_letter(
-            state, record.offset, record.key, record.value, headers)))
+            state, record.offset, record.key, record.value, rejection, source)))
         self._dlq_tasks.add(task)
         task.add_done_callback(self._dlq_tasks.discard)
 
-    async def _send_dead_letter(self, state: PartitionState, offset: int, key: bytes | None,
-                                value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
-        ack = await self.producer.send(self.settings.dlq_topic, value, key=key, headers=headers)
-        await ack
-        state.release(offset)
-        await self._released()
+    def _dead_letter_record(self, key: bytes | None, value: bytes | None,
+                            rejection: Rejection, source: str
+                            ) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+        """(key, value, headers) of a dead letter: the reason whole, everything else cut to
+        its limit, and what was cut and how big it was said in headers."""
+        s = self.settings
+        cut: list[str] = []
+        size = len(value or b"")
+        if value is not None and size > s.dlq_max_payload_bytes:
+            value, cut = value[:s.dlq_max_payload_bytes], [*cut, "value"]
+        if key is not None and len(key) > 4 * s.max_stream_id_chars:
+            key, cut = key[:4 * s.max_stream_id_chars], [*cut, "key"]
+        detail = cut_utf8(rejection.detail, s.dlq_max_detail_bytes)
+        if len(detail) < len(rejection.detail.encode("utf-8", "replace")):
+            cut.append("detail")
+        headers = [("reason", rejection.reason.value.encode()), ("detail", detail),
+                   ("source", cut_utf8(source, 512)), ("original_bytes", str(size).encode())]
+        if cut:
+            headers.append(("truncated", ",".join(cut).encode()))
+        return key, value, headers
+
+    async def _send_dead_letter(self, state: PartitionState | None, offset: int,
+                                key: bytes | None, value: bytes | None, rejection: Rejection,
+                                source: str) -> None:
+        """Produce a dead letter and wait for it; then its offset may be committed. One the
+        broker still finds too large goes again without the payload."""
+        self.metrics.dead_letters.labels(rejection.reason.value).inc()
+        log.info("dead_letter", reason=rejection.reason.value, detail=clip(rejection.detail),
+                 source=clip(source), original_bytes=len(value or b""))
+        key, value, headers = self._dead_letter_record(key, value, rejection, source)
+        try:
+            await (await self.producer.send(self.settings.dlq_topic, value, key=key,
+                                            headers=headers))
+        except _TOO_LARGE as err:
+            log.warning("dead_letter_too_large", error=clip(str(err)), source=clip(source))
+            headers.append(("truncated", b"value,broker_limit"))
+            await (await self.producer.send(self.settings.dlq_topic, None, key=key,
+                                            headers=headers))
+        if state is not None:
+            state.release(offset)
+            await self._released()
 
     def _stream_clock_ms(self) -> float:
         """Wall time minus the time spent paused: a stream is idle only if it sent nothing
@@ -265,20 +343,44 @@ class IngestService:
     async def _encode_and_produce(self, batch: list[_Pending]) -> None:
         self.metrics.batch_size.observe(len(batch))
         features = await self.encoder.encode([p.window for p in batch])
-        acks = []
+        acks: list[tuple[_Pending, asyncio.Future[Any]]] = []
         for pending, msg in zip(batch, features, strict=True):
             if msg is None:
                 self.metrics.windows_invalid.inc()
                 continue
-            acks.append(await self.producer.send(
-                self.settings.features_topic, msg.SerializeToString(),
-                key=pending.window.stream_id.encode()))
-        await asyncio.gather(*acks)  # KafkaError here is fatal: nothing is committed past it
+            key, value = pending.window.stream_id.encode(), msg.SerializeToString()
+            size = record_size(key, value)
+            if size > self.settings.max_request_bytes:  # refused before the producer raises
+                await self._features_too_large(pending.window, key, value, f"{size} bytes, "
+                                               f"over max_request_bytes "
+                                               f"{self.settings.max_request_bytes}")
+                continue
+            acks.append((pending, await self.producer.send(
+                self.settings.features_topic, value, key=key)))
+        produced = 0
+        for pending, ack in acks:  # other KafkaErrors are fatal: nothing is committed past
+            try:
+                await ack
+                produced += 1
+            except _TOO_LARGE as err:  # the broker's limit is below ours
+                await self._features_too_large(pending.window, pending.window.stream_id
+                                               .encode(), b"", clip(str(err)))
         now_us = time.time() * 1e6
         for pending in batch:
             self.metrics.latency.observe(
                 max(0.0, now_us - pending.window.last_capture_time_us) / 1e6)
-        self.metrics.features.inc(len(acks))
+        self.metrics.features.inc(produced)
+
+    async def _features_too_large(self, window: Window, key: bytes, value: bytes,
+                                  why: str) -> None:
+        """A window whose features cannot be produced: a dead letter instead (its frames'
+        offsets are released with the window, as for any window)."""
+        self.metrics.windows_invalid.inc()
+        rejection = Rejection(DlqReason.FEATURES_TOO_LARGE,
+                              f"features of window {clip(window.window_id)} are {why}")
+        await self._send_dead_letter(None, -1, key, value, rejection,
+                                     f"{self.settings.features_topic}/window/"
+                                     f"{clip(window.window_id)}")
 
     # --- offsets and rebalances ----------------------------------------------------------
 

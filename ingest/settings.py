@@ -11,13 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.kafka import KafkaConnection
+from ingest.validation import FrameLimits
 from ingest.windowing import WindowingConfig
 from mochat.security import ChannelSecurity
 from mochat.serving import split_paths
+
+DLQ_OVERHEAD_BYTES = 2048  # record framing and the reason/source/size headers
 
 
 class IngestSettings(BaseSettings):
@@ -71,11 +74,47 @@ class IngestSettings(BaseSettings):
         default_factory=list, description="extra skeleton layout files (YAML/JSON) registered "
         "at start, so frames may name them; in the variable a comma-separated or JSON list")
 
+    # Limits on what a producer of frames can make this service do (ingest/validation.py).
+    # A record over a limit goes to the dead-letter topic, truncated, and is never decoded.
+    max_record_bytes: int = Field(64 * 1024, ge=1024, description="largest frame record "
+                                  "value (default 64 KiB: a 5,000-joint pose)")
+    max_header_bytes: int = Field(4 * 1024, ge=0, description="largest total of a frame "
+                                  "record's headers (default 4 KiB)")
+    max_stream_id_chars: int = Field(256, ge=8, description="longest stream id (default 256)")
+    max_layout_chars: int = Field(128, ge=8, description="longest layout name (default 128)")
+    max_request_bytes: int = Field(1024 * 1024, ge=64 * 1024, description="the producer's "
+                                   "max_request_size (default 1 MiB, Kafka's): a features "
+                                   "record over it is dead-lettered, not produced")
+    dlq_max_detail_bytes: int = Field(1024, ge=64, description="dead-letter `detail` header "
+                                      "(default 1 KiB; longer is cut)")
+    dlq_max_payload_bytes: int = Field(64 * 1024, ge=0, description="bytes of the original "
+                                       "record a dead letter keeps (default 64 KiB)")
+    encoder_reconnect_max_ms: int = Field(500, ge=50, description="longest wait between "
+                                          "reconnects to the encoder and between retries "
+                                          "(default 500 ms; gRPC's own is 120 s)")
+
     host: str = "127.0.0.1"
     metrics_port: int | None = Field(None, ge=0, le=65535, description="unset = off")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     _split_layout_files = field_validator("layout_files", mode="before")(split_paths)
+
+    @model_validator(mode="after")
+    def _dead_letters_fit(self) -> IngestSettings:
+        """A dead letter (payload, detail, key, headers) must fit the producer's limit, or
+        one poison record would stop the service."""
+        need = self.dlq_max_payload_bytes + self.dlq_max_detail_bytes + \
+            4 * self.max_stream_id_chars + DLQ_OVERHEAD_BYTES
+        if need > self.max_request_bytes:
+            raise ValueError(f"dlq_max_payload_bytes + dlq_max_detail_bytes + a key need "
+                             f"{need} bytes, over max_request_bytes {self.max_request_bytes}")
+        return self
+
+    def frame_limits(self) -> FrameLimits:
+        return FrameLimits(max_record_bytes=self.max_record_bytes,
+                           max_header_bytes=self.max_header_bytes,
+                           max_stream_id_chars=self.max_stream_id_chars,
+                           max_layout_chars=self.max_layout_chars)
 
     def windowing(self) -> WindowingConfig:
         return WindowingConfig(

@@ -3,6 +3,12 @@
 Stateful checks (a frame number that jumps absurdly far from the stream's latest, a layout
 that changes mid-stream) live in the windower, which knows the stream; they return the same
 `Rejection`. Everything here is pure: no Kafka, no protobuf.
+
+Sizes are checked before anything is decoded (`check_record_size`): a record over
+`max_record_bytes`, a key longer than a stream id may be, or headers over
+`max_header_bytes` go to the dead-letter topic undecoded. Then a decoded frame's strings are
+bounded (`max_stream_id_chars`, `max_layout_chars`), so no client string ever reaches a
+window id, a features record or a log line at any size.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from enum import StrEnum
 import numpy as np
 
 from mochat.errors import UnknownLayoutError
+from mochat.log import clip
 from mochat.skeleton import get_layout
 from mochat.skeleton.layout import LAYOUT_FILE_SUFFIXES
 
@@ -33,6 +40,11 @@ class DlqReason(StrEnum):
     LAYOUT_CHANGED = "layout_changed"
     BAD_FPS = "bad_fps"
     FPS_CHANGED = "fps_changed"
+    TOO_LARGE = "too_large"  # record, key or headers over their byte limits: never decoded
+    TOO_LONG = "too_long"  # stream id or layout name over its length limit
+    KEY_MISMATCH = "key_mismatch"  # record key is not the frame's stream id
+    FEATURES_TOO_LARGE = "features_too_large"  # a window's features over max_request_bytes
+    UNPROCESSABLE = "unprocessable"  # handling the record raised (logged with its traceback)
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,63 @@ class Rejection:
     detail: str
 
 
+@dataclass(frozen=True)
+class FrameLimits:
+    """Size limits of a frame record (the ingest settings of the same names)."""
+
+    max_record_bytes: int = 64 * 1024
+    max_header_bytes: int = 4 * 1024
+    max_stream_id_chars: int = 256
+    max_layout_chars: int = 128
+
+
+DEFAULT_LIMITS = FrameLimits()
+
+
+def check_record_size(value: bytes | None, key: bytes | None, header_bytes: int,
+                      limits: FrameLimits = DEFAULT_LIMITS) -> Rejection | None:
+    """Byte limits of a record, checked before it is decoded; None when it fits.
+
+    A key longer than a stream id may be (4 bytes per character in UTF-8) cannot match one.
+    """
+    size = len(value or b"")
+    if size > limits.max_record_bytes:
+        return Rejection(DlqReason.TOO_LARGE, f"record value is {size} bytes, over the limit "
+                         f"of {limits.max_record_bytes} (max_record_bytes); not decoded")
+    key_size = len(key or b"")
+    if key_size > 4 * limits.max_stream_id_chars:
+        return Rejection(DlqReason.TOO_LARGE, f"record key is {key_size} bytes, longer than "
+                         f"any stream id of at most {limits.max_stream_id_chars} characters")
+    if header_bytes > limits.max_header_bytes:
+        return Rejection(DlqReason.TOO_LARGE, f"record headers are {header_bytes} bytes, over "
+                         f"the limit of {limits.max_header_bytes} (max_header_bytes)")
+    return None
+
+
+def check_key(key: bytes | None, stream_id: str) -> Rejection | None:
+    """The record key must be the frame's stream id: the key picks the partition, and a
+    stream's windows are built by the one partition that holds all its frames."""
+    if key is not None and key == stream_id.encode():
+        return None
+    shown = "no key" if key is None else f"key {clip(key.decode('utf-8', 'replace'), 64)!r}"
+    return Rejection(DlqReason.KEY_MISMATCH, f"record has {shown}, frame has stream_id "
+                     f"{clip(stream_id, 64)!r}; frames are keyed by their stream id")
+
+
+def check_strings(stream_id: str, layout: str,
+                  limits: FrameLimits = DEFAULT_LIMITS) -> Rejection | None:
+    """Length limits of a frame's strings; the error quotes only their starts."""
+    if len(stream_id) > limits.max_stream_id_chars:
+        return Rejection(DlqReason.TOO_LONG, f"stream_id {clip(stream_id, 64)!r} is over the "
+                         f"limit of {limits.max_stream_id_chars} characters")
+    if len(layout) > limits.max_layout_chars:
+        return Rejection(DlqReason.TOO_LONG, f"layout {clip(layout, 64)!r} is over the limit "
+                         f"of {limits.max_layout_chars} characters")
+    return None
+
+
 def check_frame(stream_id: str, frame_index: int, layout: str, joints: np.ndarray, *,
-                fps: float) -> Rejection | None:
+                fps: float, limits: FrameLimits = DEFAULT_LIMITS) -> Rejection | None:
     """Stateless checks of one decoded frame; None when it is fine. joints: (J, 3).
 
     Windows are set in seconds and cut in each stream's frames, so every frame must state
@@ -50,6 +117,9 @@ def check_frame(stream_id: str, frame_index: int, layout: str, joints: np.ndarra
     """
     if not stream_id:
         return Rejection(DlqReason.MISSING_STREAM_ID, "frame has an empty stream_id")
+    too_long = check_strings(stream_id, layout, limits)
+    if too_long is not None:
+        return too_long
     if frame_index < 0:
         return Rejection(DlqReason.ABSURD_FRAME_INDEX, f"negative frame index {frame_index}")
     if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):

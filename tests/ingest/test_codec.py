@@ -43,3 +43,26 @@ def test_window_to_proto_keeps_coordinates() -> None:
             msg.first_capture_time_us, msg.last_capture_time_us) == \
         ("s:0", 0, 1, 30.0, "smpl22", 0, 10)
     assert array_from_proto(msg.joints).shape == (2, 22, 3)
+
+
+def test_decode_record_checks_size_then_frame_then_key() -> None:
+    from ingest.codec import decode_record
+    from ingest.validation import FrameLimits
+
+    joints = np.zeros((22, 3), np.float32)
+    payload = encode_frame("cam", 7, joints, layout="smpl22", capture_time_us=1, fps=20.0)
+    assert isinstance(decode_record(payload, b"cam", offset=3), StreamFrame)
+    small = FrameLimits(max_record_bytes=len(payload) - 1)
+    assert decode_record(payload, b"cam", limits=small).reason is DlqReason.TOO_LARGE
+    # over the size limit, garbage is never decoded: too_large, not undecodable
+    assert decode_record(b"\xff" * 70_000, b"cam").reason is DlqReason.TOO_LARGE
+    assert decode_record(payload, b"other").reason is DlqReason.KEY_MISMATCH
+    assert decode_record(payload, None).reason is DlqReason.KEY_MISMATCH
+    assert decode_record(b"\xff\xff", b"cam").reason is DlqReason.UNDECODABLE
+
+
+def test_a_huge_joint_shape_is_bad_shape_in_python_ints() -> None:
+    msg = frames_pb2.Frame(stream_id="s", layout="smpl22", fps=20.0)
+    msg.joints.shape.extend([2**32 - 1, 2**32 - 1])
+    rej = decode_frame(msg.SerializeToString())
+    assert isinstance(rej, Rejection) and rej.reason is DlqReason.BAD_SHAPE

@@ -142,8 +142,9 @@ async def test_malformed_frames_go_to_the_dead_letter_topic(
             pose = np.full((22, 3), 0.01 * i, np.float32) + np.eye(22, 3, dtype=np.float32)
             await producer.send(settings.frames_topic, encode_frame(
                 "good", i, pose, layout="smpl22", capture_time_us=i, fps=20.0), key=b"good")
-            if i % 8 == 7:
-                await producer.send(settings.frames_topic, bad[i // 8][1], key=b"bad")
+            if i % 8 == 7:  # each keyed by its stream (a key that is not is key_mismatch)
+                await producer.send(settings.frames_topic, bad[i // 8][1],
+                                    key=b"good" if i // 8 == 5 else b"bad")
         await producer.flush()
     finally:
         await producer.stop()

@@ -34,3 +34,33 @@ def test_each_reason(args, reason) -> None:
     *positional, fps = args if len(args) == 5 else (*args, 20.0)
     rej = check_frame(*positional, fps=fps)
     assert rej is not None and rej.reason is reason and rej.detail
+
+
+def test_sizes_are_checked_before_decoding() -> None:
+    from ingest.validation import FrameLimits, check_record_size
+
+    limits = FrameLimits(max_record_bytes=1024, max_header_bytes=100, max_stream_id_chars=8)
+    assert check_record_size(b"x" * 1024, b"k" * 32, 100, limits) is None  # all at the limit
+    over = [check_record_size(b"x" * 1025, b"k", 0, limits),  # value
+            check_record_size(b"x", b"k" * 33, 0, limits),  # key: 4 bytes x 8 characters
+            check_record_size(b"x", b"k", 101, limits)]  # headers
+    assert [r.reason for r in over] == [DlqReason.TOO_LARGE] * 3
+    assert "1025 bytes, over the limit of 1024" in over[0].detail
+
+
+def test_strings_over_their_limits_are_too_long_and_quoted_only_in_part() -> None:
+    rej = check_frame("s" * 1_000_000, 0, "smpl22", GOOD, fps=20.0)
+    assert rej is not None and rej.reason is DlqReason.TOO_LONG and len(rej.detail) < 200
+    rej = check_frame("s", 0, "x" * 129, GOOD, fps=20.0)
+    assert rej is not None and rej.reason is DlqReason.TOO_LONG
+    assert check_frame("s" * 256, 0, "smpl22", GOOD, fps=20.0) is None  # 256 is allowed
+
+
+def test_the_key_must_be_the_stream_id() -> None:
+    from ingest.validation import check_key
+
+    assert check_key(b"cam1", "cam1") is None
+    assert check_key("käfer".encode(), "käfer") is None  # UTF-8 both ways
+    for key in (b"cam2", None, b"cam1 "):
+        rej = check_key(key, "cam1")
+        assert rej is not None and rej.reason is DlqReason.KEY_MISMATCH
