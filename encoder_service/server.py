@@ -24,6 +24,7 @@ from encoder_service.settings import EncoderSettings
 from encoder_service.validation import RequestLimits
 from mochat import serving
 from mochat.auth import TokenAuth
+from mochat.rpc import DecodeGuard
 from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc
 
 log = structlog.get_logger("encoder_service")
@@ -52,7 +53,10 @@ class EncoderServer:
             ("grpc.max_send_message_length", -1),
             # gRPC shares ports by default; a second server on a taken port must fail instead.
             ("grpc.so_reuseport", 0),
-        ], interceptors=[self.auth])
+        ], interceptors=[self.auth, DecodeGuard(self._undecodable)])
+
+    def _undecodable(self, method: str) -> None:
+        self.metrics.requests.labels(method, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
 
     def _refused(self, method: str, code: grpc.StatusCode) -> None:
         self.metrics.requests.labels(method, code.name).inc()

@@ -16,6 +16,7 @@ from encoder_service.errors import InvalidRequestError, NotServingError, QueueFu
 from encoder_service.metrics import EncoderMetrics
 from encoder_service.validation import RequestLimits, features_message, prepare_request
 from mochat.errors import MoChatError
+from mochat.log import clip
 from mochat.skeleton import layout_names
 from protos.mochat.v1 import encoder_pb2, encoder_pb2_grpc
 
@@ -32,14 +33,17 @@ class Runtime:
     limits: RequestLimits
 
 
+_MESSAGE_CHARS = 1000  # a status message quotes client strings; gRPC caps its metadata
+
+
 def status_for(err: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status code and client-facing message of an error; never UNKNOWN."""
     if isinstance(err, QueueFullError):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, str(err)
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, clip(str(err), _MESSAGE_CHARS)
     if isinstance(err, NotServingError):
-        return grpc.StatusCode.UNAVAILABLE, str(err)
+        return grpc.StatusCode.UNAVAILABLE, clip(str(err), _MESSAGE_CHARS)
     if isinstance(err, MoChatError) and isinstance(err, ValueError):
-        return grpc.StatusCode.INVALID_ARGUMENT, str(err)
+        return grpc.StatusCode.INVALID_ARGUMENT, clip(str(err), _MESSAGE_CHARS)
     return grpc.StatusCode.INTERNAL, "internal error while encoding; see the server log"
 
 
@@ -62,16 +66,16 @@ class EncoderServicer(encoder_pb2_grpc.EncoderServiceServicer):
                                  for w, f in zip(request.windows, features, strict=True))
         self.metrics.windows.inc(len(windows))
         first = request.windows[0]
-        log.debug("encoded", request_id=request.request_id, windows=len(windows),
-                  stream_id=first.stream_id, window_id=first.window_id)
+        log.debug("encoded", request_id=clip(request.request_id), windows=len(windows),
+                  stream_id=clip(first.stream_id), window_id=clip(first.window_id))
         return response
 
     def _fail(self, method: str, request: encoder_pb2.EncodeRequest,
               err: Exception) -> tuple[grpc.StatusCode, str]:
         code, message = status_for(err)
-        fields = {"method": method, "request_id": request.request_id, "code": code.name}
+        fields = {"method": method, "request_id": clip(request.request_id), "code": code.name}
         if isinstance(err, InvalidRequestError):
-            log.info("rejected", stream_id=err.stream_id, window_id=err.window_id,
+            log.info("rejected", stream_id=clip(err.stream_id), window_id=clip(err.window_id),
                      reason=message, **fields)
         elif code is grpc.StatusCode.INTERNAL:
             log.error("encode_failed", exc_info=err, **fields)

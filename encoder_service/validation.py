@@ -21,6 +21,7 @@ import numpy as np
 from encoder_service.backends import ModelSpec
 from encoder_service.errors import InvalidRequestError
 from mochat.errors import MoChatError
+from mochat.log import clip
 from mochat.serving import longest_source
 from mochat.skeleton import normalize, to_model
 from mochat.skeleton.resample import resampled_length
@@ -35,10 +36,11 @@ class RequestLimits:
     max_frames: int  # at the model's rate
     max_windows_per_request: int
     max_request_bytes: int
+    max_id_chars: int = 1024  # request_id, stream_id, window_id: echoed in every reply
 
 
 def _window_label(index: int, window: frames_pb2.MotionWindow) -> str:
-    return f"window {index} ({window.window_id or 'no id'})"
+    return f"window {index} ({clip(window.window_id, 80) or 'no id'})"
 
 
 def check_fps(fps: float) -> float:
@@ -102,6 +104,11 @@ def prepare_request(request: encoder_pb2.EncodeRequest, spec: ModelSpec,
     if len(request.windows) > limits.max_windows_per_request:
         raise InvalidRequestError(f"{len(request.windows)} windows in one request, over the "
                                   f"limit of {limits.max_windows_per_request}")
+    longest = max([len(request.request_id)] + [max(len(w.stream_id), len(w.window_id))
+                                               for w in request.windows])
+    if longest > limits.max_id_chars:
+        raise InvalidRequestError(f"an id of {longest} characters (request_id, stream_id or "
+                                  f"window_id), over the limit of {limits.max_id_chars}")
     return [prepare_window(i, w, spec, limits.max_frames) for i, w in enumerate(request.windows)]
 
 

@@ -38,8 +38,10 @@ class LlmMetrics:
         self.batch_size = Histogram("mochat_llm_batch_questions", "Questions per batched "
                                     "decode", buckets=_BATCH, registry=reg)
         self.records = Counter("mochat_llm_feature_records", "MotionFeatures records read, by "
-                               "outcome (added, duplicate, expired, wrong_dim, wrong_rate, "
-                               "too_large, invalid)", ["outcome"], registry=reg)
+                               "outcome (added, duplicate, expired; refused: invalid, "
+                               "bad_rate, wrong_rate, wrong_encoder, too_long, empty, "
+                               "not_finite, wrong_dim, too_large, far_jump)", ["outcome"],
+                               registry=reg)
         self.store_windows = Gauge("mochat_llm_store_windows", "Windows in the feature store",
                                    registry=reg)
         self.store_bytes = Gauge("mochat_llm_store_bytes", "Feature bytes in the store",

@@ -19,7 +19,7 @@ from grpc_health.v1 import health
 
 from llm_service.access import METHOD_ROLES
 from llm_service.admission import ServiceTimes
-from llm_service.consumer import FeatureConsumer
+from llm_service.consumer import FeatureChecks, FeatureConsumer
 from llm_service.engine import Engine
 from llm_service.errors import NotServingError
 from llm_service.limits import InflightLimit, PromptBudget
@@ -34,6 +34,7 @@ from llm_service.validation import AskLimits
 from mochat import serving
 from mochat.auth import TokenAuth
 from mochat.errors import ConfigError
+from mochat.rpc import DecodeGuard
 from mochat.serving import load_layout_files
 from protos.mochat.v1 import llm_pb2, llm_pb2_grpc
 
@@ -83,7 +84,8 @@ class LlmServer:
                               on_refuse=lambda method, code: self.metrics.requests.labels(
                                   method, code.name).inc())
         self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit)],
-                                       interceptors=[self.auth, self.inflight])
+                                       interceptors=[self.auth, self.inflight,
+                                                     DecodeGuard(self._undecodable)])
 
     async def start(self) -> int:
         """Bind, load the model, start consuming and answering, report SERVING."""
@@ -120,7 +122,8 @@ class LlmServer:
         fps = float(encoder.config.fps)  # the rate the model reads; rows come at it
         max_frames = min(model.config.max_frames, encoder.config.max_frames)
         store = FeatureStore(max_age_s=s.store_max_age_s, max_bytes=s.store_max_bytes,
-                             feature_dim=encoder.feature_dim, feature_fps=fps)
+                             feature_dim=encoder.feature_dim, feature_fps=fps,
+                             max_jump_s=s.features_max_jump_s)
         uploads = UploadEncoder(s.encoder, self.pipeline, feature_dim=encoder.feature_dim,
                                 layout=encoder.layout, fps=fps, max_frames=max_frames,
                                 timeout_s=s.encoder_timeout_s, security=s.encoder_channel)
@@ -144,13 +147,19 @@ class LlmServer:
                              batch_delay_s=s.batch_delay_ms / 1000.0, times=times)
         self.engine.start()
         if s.consume:
-            self.consumer = FeatureConsumer(s, store, self.metrics)
+            checks = FeatureChecks(feature_fps=fps, max_rows=max_frames,
+                                   encoder=s.features_encoder or uploads.model_encoder,
+                                   max_id_chars=s.max_id_chars)
+            self.consumer = FeatureConsumer(s, store, self.metrics, checks)
             await self.consumer.start()
         self._reaper = asyncio.create_task(self._reap_sessions(), name="llm-reaper")
         if s.metrics_port is not None:
             self._metrics_http, self.metrics_port = self.metrics.serve_http(s.metrics_port,
                                                                             s.host)
         self.servicer.runtime = self.runtime
+
+    def _undecodable(self, method: str) -> None:
+        self.metrics.requests.labels(method, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
 
     def _dropped(self, job: Job, reason: str) -> None:
         self.metrics.questions.labels(reason).inc()

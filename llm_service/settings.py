@@ -52,6 +52,13 @@ class LlmSettings(BaseSettings):
     store_max_age_s: float = Field(300.0, gt=0, description="windows older than this go")
     store_max_bytes: int = Field(256 * 1024 * 1024, ge=1024,
                                  description="feature bytes kept over all streams")
+    features_encoder: str | None = Field(None, description="the encoder whose features are "
+                                         "stored (MotionFeatures.encoder, e.g. "
+                                         "'jgse.onnx@v1'); unset = the one the encoder "
+                                         "service (`encoder`) reports, or any without one")
+    features_max_jump_s: float = Field(3600.0, gt=0, description="a window this far (in its "
+                                       "stream's time) from the stream's latest stored one is "
+                                       "refused (default 3600 s, ingest's max_jump_s)")
 
     # -- uploads --------------------------------------------------------------------------
     encoder: str | None = Field(None, description="encoder service HOST:PORT for uploaded "
@@ -96,7 +103,6 @@ class LlmSettings(BaseSettings):
                                            "client for max_inflight_per_client (set it behind "
                                            "a trusted proxy or gateway, e.g. x-client-id); "
                                            "unset = the peer host (default)")
-
 
     # -- sessions --------------------------------------------------------------------------
     max_sessions: int = Field(1000, ge=1)

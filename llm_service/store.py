@@ -11,7 +11,9 @@ stream frames through it, and a question's frame range picks the rows of those f
 
 Retention: a window is kept while it is younger than `max_age_s` (by the time it was
 produced to Kafka) and while the store stays under `max_bytes`; the oldest windows go first.
-A window id seen again (a replay, a restarted producer) is ignored.
+A window id seen again (a replay, a restarted producer) is ignored. A window more than
+`max_jump_s` (in its stream's time) from the stream's latest stored frame is refused
+(`far_jump`): one forged record far ahead cannot become the stream's "latest".
 """
 
 from __future__ import annotations
@@ -191,6 +193,11 @@ class AddOutcome(enum.Enum):
     WRONG_DIM = "wrong_dim"
     WRONG_RATE = "wrong_rate"  # rows at another rate than the model reads
     TOO_LARGE = "too_large"
+    FAR_JUMP = "far_jump"  # frames far from the stream's latest ones
+
+
+REFUSED = frozenset({AddOutcome.WRONG_DIM, AddOutcome.WRONG_RATE, AddOutcome.TOO_LARGE,
+                     AddOutcome.FAR_JUMP})
 
 
 @dataclass(frozen=True)
@@ -204,12 +211,14 @@ class FeatureStore:
     """Windows of every stream, bounded by age and bytes; insertion order = eviction order."""
 
     def __init__(self, *, max_age_s: float, max_bytes: int, feature_dim: int | None = None,
-                 feature_fps: float | None = None,
+                 feature_fps: float | None = None, max_jump_s: float | None = None,
                  clock_ms: Callable[[], float] = lambda: time.time() * 1000.0) -> None:
         self.max_age_ms = max_age_s * 1000.0
         self.max_bytes = max_bytes
         self.feature_dim = feature_dim
         self.feature_fps = feature_fps  # the model's rate: rows at another are refused
+        self.max_jump_s = max_jump_s  # None: any frame numbers
+        self._latest: dict[str, int] = {}  # last frame of each stream's furthest window
         self._clock_ms = clock_ms
         self._streams: dict[str, dict[str, StoredWindow]] = {}
         self._order: OrderedDict[tuple[str, str], StoredWindow] = OrderedDict()
@@ -227,10 +236,16 @@ class FeatureStore:
             return AddOutcome.TOO_LARGE
         if self._clock_ms() - window.produced_ms > self.max_age_ms:
             return AddOutcome.EXPIRED
+        latest = self._latest.get(view.stream_id)
+        if latest is not None and self.max_jump_s is not None:
+            limit = self.max_jump_s * view.fps
+            if view.first_frame - latest > limit or latest - view.last_frame > limit:
+                return AddOutcome.FAR_JUMP
         windows = self._streams.setdefault(view.stream_id, {})
         if window.window_id in windows:
             return AddOutcome.DUPLICATE
         windows[window.window_id] = window
+        self._latest[view.stream_id] = max(latest or 0, view.last_frame)
         self._order[(view.stream_id, window.window_id)] = window
         self._bytes += view.nbytes
         self.evict()
@@ -254,6 +269,7 @@ class FeatureStore:
         del windows[key[1]]
         if not windows:
             del self._streams[key[0]]
+            self._latest.pop(key[0], None)
 
     # -- reading -------------------------------------------------------------------------
     def stats(self) -> StoreStats:

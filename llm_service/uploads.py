@@ -68,6 +68,7 @@ class UploadEncoder:
         self.fps = fps  # the model's rate
         self.max_frames = max_frames  # at the model's rate
         self.timeout_s = timeout_s
+        self.model_encoder: str | None = None  # what the encoder service serves, once checked
         security = security or ChannelSecurity()
         self._channel = None if target is None else security.channel(target, options=[
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -104,6 +105,7 @@ class UploadEncoder:
                               f"({info.layout}, {info.feature_dim}-d features at {rate:g} fps)"
                               f" but the checkpoint expects {self.layout.name}, "
                               f"{self.feature_dim}-d at {self.fps:g} fps")
+        self.model_encoder = info.encoder
         log.info("encoder_checked", encoder=self.target, model=info.encoder,
                  backend=info.backend, feature_dim=info.feature_dim)
 

@@ -8,17 +8,24 @@ expects. Malformed arrays raise `DataFormatError`, joints that do not fit their 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from mochat.errors import DataFormatError, UnknownLayoutError
+from mochat.log import clip
 from mochat.skeleton import SkeletonLayout, get_layout, validate_joints
 from mochat.skeleton.layout import LAYOUT_FILE_SUFFIXES
 from mochat.skeleton.resample import resampled_length
 from protos.mochat.v1 import frames_pb2
 
 _LE_F32 = np.dtype("<f4")
+# Far above any array the services take (their request byte limits bind first): a bound on
+# what a shape may claim before any arithmetic on it, not a tuning knob.
+MAX_ARRAY_ELEMENTS = 1 << 28
+MAX_ARRAY_RANK = 8
+MAX_LAYOUT_NAME_CHARS = 128  # layout names are identifiers ('smpl22', 'azure32')
 
 
 def array_to_proto(array: np.ndarray, out: frames_pb2.Float32Array | None = None
@@ -37,14 +44,16 @@ def array_to_proto(array: np.ndarray, out: frames_pb2.Float32Array | None = None
 
 def array_from_proto(msg: frames_pb2.Float32Array,
                      expect_shape: Sequence[int | None] | None = None, *,
-                     source: str = "array") -> np.ndarray:
+                     source: str = "array",
+                     max_elements: int = MAX_ARRAY_ELEMENTS) -> np.ndarray:
     """Float32Array -> float32 ndarray (a read-only view of the message bytes).
 
     `expect_shape` gives the rank and the fixed sizes, None for a free axis, e.g.
-    `(None, 22, 3)` for SMPL-22 joints. Raises DataFormatError naming `source`.
+    `(None, 22, 3)` for SMPL-22 joints. Raises DataFormatError naming `source` (also for a
+    shape whose element count is over `max_elements`: see `checked_shape`).
     """
-    shape = tuple(int(n) for n in msg.shape)
-    expected_bytes = _LE_F32.itemsize * int(np.prod(shape, dtype=np.int64))
+    shape = checked_shape(msg.shape, max_elements=max_elements, source=source)
+    expected_bytes = _LE_F32.itemsize * math.prod(shape)
     if len(msg.data) != expected_bytes:
         raise DataFormatError(f"{source}: shape {shape} needs {expected_bytes} bytes of float32, "
                               f"got {len(msg.data)}")
@@ -58,13 +67,37 @@ def array_from_proto(msg: frames_pb2.Float32Array,
     return arr.astype(np.float32, copy=False)  # native order; a no-op on little-endian hosts
 
 
-def wire_layout(name: str) -> SkeletonLayout:
+def checked_shape(dims: Sequence[int], *, max_elements: int = MAX_ARRAY_ELEMENTS,
+                  source: str = "array") -> tuple[int, ...]:
+    """A shape off the wire, checked before anything multiplies it: at most MAX_ARRAY_RANK
+    axes, none negative, and a product (Python ints, so it cannot wrap around the way an
+    int64 one does: 65536**4 is 0 in int64) of at most `max_elements`. DataFormatError."""
+    if len(dims) > MAX_ARRAY_RANK:
+        raise DataFormatError(f"{source}: {len(dims)} axes, over the limit of {MAX_ARRAY_RANK}")
+    shape = tuple(int(n) for n in dims)
+    if any(n < 0 for n in shape):
+        raise DataFormatError(f"{source}: negative size in shape {shape}")
+    count = 1
+    for n in shape:  # stop at the first axis that passes the limit: no giant products
+        count *= n
+        if count > max_elements:
+            raise DataFormatError(f"{source}: shape {shape} holds more than {max_elements} "
+                                  "elements")
+    return shape
+
+
+def wire_layout(name: str, *, max_chars: int = MAX_LAYOUT_NAME_CHARS) -> SkeletonLayout:
     """The registered layout a message names. Layouts travel by name only: a name that is a
     layout-file path is refused (UnknownLayoutError), so no message makes a service read a
-    file; a service loads its users' layout files at start (its layout_files setting)."""
+    file; a service loads its users' layout files at start (its layout_files setting). A
+    name over `max_chars` is refused before any lookup (and is never quoted whole)."""
+    if len(name) > max_chars:
+        raise UnknownLayoutError(f"layout name {clip(name, 40)!r} has {len(name)} characters, "
+                                 f"over the limit of {max_chars}")
     if name.lower().endswith(LAYOUT_FILE_SUFFIXES):
-        raise UnknownLayoutError(f"layout {name!r} is a file name; messages name a registered "
-                                 "layout (a service registers layout files at start)")
+        raise UnknownLayoutError(f"layout {clip(name)!r} is a file name; messages name a "
+                                 "registered layout (a service registers layout files at "
+                                 "start)")
     return get_layout(name)
 
 
@@ -86,7 +119,7 @@ def joints_from_proto(msg: frames_pb2.Float32Array, layout: SkeletonLayout | str
 
 def frame_joints(frame: frames_pb2.Frame) -> np.ndarray:
     """One Frame's (J, 3) joints, validated against its layout."""
-    src = f"frame {frame.stream_id}:{frame.frame_index}"
+    src = f"frame {clip(frame.stream_id)}:{frame.frame_index}"
     lay = wire_layout(frame.layout)
     arr = array_from_proto(frame.joints, (lay.num_joints, 3), source=src)
     return validate_joints(arr[None], lay, max_frames=None, source=src)[0]
@@ -104,4 +137,4 @@ def feature_rows(msg: frames_pb2.MotionFeatures) -> int:
 def features_from_proto(msg: frames_pb2.MotionFeatures) -> np.ndarray:
     """MotionFeatures -> (T', D) float32, T' checked against the window's frames and rates."""
     return array_from_proto(msg.features, (feature_rows(msg), None),
-                            source=f"features {msg.window_id}")
+                            source=f"features {clip(msg.window_id)}")

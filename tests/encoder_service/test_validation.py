@@ -140,3 +140,49 @@ async def test_full_queue_is_resource_exhausted(tiny_model: Path) -> None:
         replies = await asyncio.gather(first, *queued)  # the queued ones are still served
     assert [len(r.features) for r in replies] == [1, 1, 1, 1]
     assert gated.batch_sizes == [1, 1, 1, 1]  # max_batch=1
+
+
+async def test_undecodable_bytes_are_invalid_argument(tiny_model: Path) -> None:
+    # raw bytes through a generic call: gRPC's deserializer used to end these UNKNOWN
+    async with running_server(tiny_model) as (server, channel):
+        for method in ("Encode", "GetModelInfo"):
+            call = channel.unary_unary(f"/mochat.v1.EncoderService/{method}")
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await call(b"\xff\xff\xff\xff not a protobuf")
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "not a valid protobuf message" in info.value.details()
+        stream = channel.stream_stream("/mochat.v1.EncoderService/EncodeStream")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for _ in stream(iter([b"\xff\xff"])):
+                pass
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert server.metrics.requests.labels("Encode", "INVALID_ARGUMENT")._value.get() == 1
+
+
+async def test_crafted_shapes_are_invalid_argument_not_internal(
+        stub: encoder_pb2_grpc.EncoderServiceStub) -> None:
+    # 3 * a * b = 2**64 + 26: in int64 the byte count wrapped to 4 * 26 = 104 bytes, which
+    # these joints hold; the reshape then failed with a bare ValueError (INTERNAL)
+    a, b = 2_154_230_017, 2_854_344_542  # both under 2**32 (shape dims are uint32)
+    assert 3 * a * b == 2**64 + 26
+    window = make_window(frames=16)
+    window.joints.shape[:] = [a, b, 3]
+    window.joints.data = b"\0" * 104
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Encode(encode_request(window))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "elements" in info.value.details()
+
+
+async def test_huge_client_strings_are_clipped_in_replies_and_logs(
+        stub: encoder_pb2_grpc.EncoderServiceStub) -> None:
+    from structlog.testing import capture_logs
+
+    window = make_window("s" * 20_000, frames=16, layout="zebra")
+    with capture_logs() as logs, pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Encode(encode_request(window, request_id="r" * 20_000))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(info.value.details()) < 1100
+    assert "over the limit of 1024" in info.value.details()
+    line = next(e for e in logs if e["event"] == "rejected")
+    assert all(len(str(v)) < 1100 for v in line.values())

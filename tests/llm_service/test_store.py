@@ -179,3 +179,17 @@ def test_features_records_carry_their_rate():
     array_to_proto(np.zeros((384, 2), np.float32), msg.features)  # rows per frame: refused
     with pytest.raises(DataFormatError, match=r"expected shape \(64, '\*'\)"):
         decode_features(SimpleNamespace(value=msg.SerializeToString(), timestamp=5))
+
+
+def test_a_forged_far_window_does_not_become_the_latest():
+    clock = Clock()
+    # max_jump_s 10 at 20 fps: a window may start at most 200 frames past the latest frame
+    store = FeatureStore(max_age_s=100, max_bytes=10**6, max_jump_s=10, clock_ms=clock)
+    assert store.add(window("a", 0, 8, clock.ms)) is AddOutcome.ADDED  # latest frame 7
+    assert store.add(window("a", 207, 8, clock.ms)) is AddOutcome.ADDED  # 200 past 7
+    assert store.add(window("a", 10**9, 8, clock.ms)) is AddOutcome.FAR_JUMP  # forged
+    assert store.latest("a").first_frame == 207
+    assert store.add(window("b", 10**9, 8, clock.ms)) is AddOutcome.ADDED  # a new stream
+    clock.ms += 101_000  # everything of "a" expires: its frame numbers may start anew
+    store.evict()
+    assert store.add(window("a", 10**9, 8, clock.ms)) is AddOutcome.ADDED

@@ -141,3 +141,22 @@ async def test_unknown_sessions_streams_and_ranges_get_not_found(gated: GatedPip
                                                                 question="Hello?")))
         assert code is NOT_FOUND and "expired" in details
 
+
+
+async def test_undecodable_bytes_are_invalid_argument(gated: GatedPipeline,
+                                                      tiny_checkpoint: Path) -> None:
+    # raw bytes through a generic call: gRPC's deserializer used to end these UNKNOWN
+    async with running_server(gated, tiny_checkpoint) as (server, _), \
+            grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        for method in ("Ask", "CreateSession", "EndSession"):
+            call = channel.unary_unary(f"/mochat.v1.LlmService/{method}")
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await call(b"\xff\xff\xff\xff not a protobuf")
+            assert info.value.code() == INVALID, method
+        stream = channel.unary_stream("/mochat.v1.LlmService/AskStream")
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            async for _ in stream(b"\x12\xff\xff"):
+                pass
+        assert info.value.code() == INVALID
+        assert server.metrics.value("mochat_llm_requests_total", method="Ask",
+                                    code="INVALID_ARGUMENT") == 1

@@ -73,3 +73,32 @@ def test_features_rows_match_the_frame_range() -> None:
     msg.last_frame = 14
     with pytest.raises(DataFormatError, match=r"features s:10: expected shape \(5, '\*'\)"):
         features_from_proto(msg)
+
+
+def test_a_shape_whose_int64_product_wraps_is_refused_not_reshaped() -> None:
+    # 65536**4 = 2**64 is 0 in int64: the byte check used to pass with no data at all and the
+    # reshape then raised a bare ValueError (INTERNAL at a servicer)
+    msg = frames_pb2.Float32Array(shape=[65536] * 4, data=b"")
+    with pytest.raises(DataFormatError, match="more than 268435456 elements"):
+        array_from_proto(msg)
+    # (2**31, 2**31, 4) is 2**64 too, with a data length that matches 0
+    with pytest.raises(DataFormatError, match="more than"):
+        array_from_proto(frames_pb2.Float32Array(shape=[2**31, 2**31, 4]))
+
+
+def test_rank_and_element_limits() -> None:
+    with pytest.raises(DataFormatError, match="9 axes, over the limit of 8"):
+        array_from_proto(frames_pb2.Float32Array(shape=[1] * 9, data=b"\0" * 4))
+    small = array_to_proto(np.zeros((4, 3)))  # 12 elements
+    assert array_from_proto(small, max_elements=12).shape == (4, 3)
+    with pytest.raises(DataFormatError, match="more than 11 elements"):
+        array_from_proto(small, max_elements=11)
+
+
+def test_a_huge_layout_name_is_refused_without_being_quoted() -> None:
+    from protos.convert import wire_layout
+
+    with pytest.raises(UnknownLayoutError, match="1000000 characters, over the limit of 128"
+                       ) as err:
+        wire_layout("x" * 1_000_000)
+    assert len(str(err.value)) < 200
