@@ -26,12 +26,22 @@ JOINERS = ((", then ", " and then ", ", after that "), (", ", " and "))
 
 @dataclass(frozen=True)
 class SynthConfig:
+    """`version` 1 is the original corpus (the default, byte for byte unchanged); 2 is
+    mochat.synth.v2 (>= 60 action types, planted feet, overlapping actions, varied
+    captions, composition splits). `capture_noise_m` (v2 only) adds marker jitter."""
+
     motions: int = 2000
     seed: int = 0
     min_actions: int = 1
     max_actions: int = 4
     noise_degrees: float = 1.5
     split_fractions: tuple[float, float, float] = (0.80, 0.05, 0.15)
+    version: int = 1
+    capture_noise_m: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.version not in (1, 2):
+            raise ValueError(f"unknown corpus version {self.version!r}; expected 1 or 2")
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], degrees: float) -> np.ndarray:
@@ -133,6 +143,10 @@ def _assemble(plan: list[tuple[str, str, int, int]], rng: np.random.Generator
 def synthesize_motion(motion_id: str, rng: np.random.Generator,
                       config: SynthConfig = SynthConfig()) -> MotionRecord:
     """One random motion with 3 captions and its action spans."""
+    if config.version == 2:
+        from mochat.synth.v2.generate import synthesize_motion_v2
+
+        return synthesize_motion_v2(motion_id, rng, config)
     plan = _plan(rng, config)
     timeline, placed = _assemble(plan, rng)
     frames = timeline.angles.shape[0]
@@ -164,6 +178,10 @@ def synthesize_motion(motion_id: str, rng: np.random.Generator,
 def write_corpus(out: str | Path, config: SynthConfig, *, overwrite: bool = True,
                  progress: bool = False) -> list[str]:
     """Write `config.motions` motions and split files under `out`; returns the ids."""
+    if config.version == 2:
+        from mochat.synth.v2.generate import write_corpus_v2
+
+        return write_corpus_v2(out, config, overwrite=overwrite, progress=progress)
     root = Path(out)
     if overwrite:
         for sub in ("new_joints", "texts", "spans"):
