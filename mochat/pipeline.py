@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mochat.dialogue.templates import TEMPORAL_ANSWER, says_not_in_motion
 from mochat.errors import ContextOverflowError, InvalidSkeletonError
 from mochat.models.chat_format import (
     IGNORE_INDEX,
@@ -24,6 +25,7 @@ from mochat.models.chat_format import (
     encode_chat,
     parse_span,
     replace_span,
+    span_agrees,
     to_messages,
 )
 from mochat.models.generate import greedy_decode
@@ -39,9 +41,22 @@ DEFAULT_MAX_MOTION_FRAMES = 2048
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "mochat-smollm2-synth"
 
 
-def asks_when(question: str) -> bool:
-    """True for temporal-grounding questions ("when ...", "from which frame ...")."""
-    return bool(_WHEN.search(question))
+# "And the kick?", "What about the left wave?": a short follow-up that asks again what the
+# question before it asked. One naming a side or body part to pick ("which hand") does not.
+_ELLIPTIC = re.compile(r"^\s*(?:and|what about|how about)\b(?:\s+\w+){1,5}\s*\?\s*$",
+                       re.IGNORECASE)
+_WH = re.compile(r"\b(?:which|who|how|where|why|whose|side)\b", re.IGNORECASE)
+
+
+def asks_when(question: str, history: Sequence[tuple[str, str]] = ()) -> bool:
+    """True for temporal-grounding questions ("when ...", "from which frame ..."), and for a
+    short follow-up ("And the kick?") right after one: `history`'s last question."""
+    if _WHEN.search(question):
+        return True
+    if not history or not _ELLIPTIC.match(question):
+        return False
+    rest = re.sub(r"^\s*(?:what|how) about\b", "", question, flags=re.IGNORECASE)
+    return not _WH.search(rest) and asks_when(history[-1][0], history[:-1])
 
 
 @dataclass(frozen=True)
@@ -204,17 +219,14 @@ class MoChatPipeline:
                     f"item {i}: a prompt of {len(prompt)} tokens and {self.max_new_tokens} to "
                     f"generate exceed the model's context of {context} tokens")
         stream = None if on_token is None else (lambda i, t: on_token(i, str(tok.decode([t]))))
-        wanted = [asks_when(q) for _, q in items]
+        wanted = [asks_when(q, conv.turns) for conv, q in items]
         gen = greedy_decode(model, feats, fmask, prompts, max_new_tokens=self.max_new_tokens,
                             stop_ids=self.stop_ids, on_token=stream,
                             keep_hidden=model.head is not None and any(wanted), keep=keep)
         texts = [str(tok.decode(ids, skip_special_tokens=False)).strip() for ids in gen.token_ids]
         texts = [_clean(t) for t in texts]
         spans = self._spans(items, wanted, fmask, gen, texts, [len(p) for p in prompts])
-        if self.model.head is not None or self.model.frame_embed is not None:
-            # MoChat-R: the head's span is the answer; CFT: frame tokens read as frames
-            texts = [t if s is None else replace_span(t, s.start, s.end)
-                     for t, s in zip(texts, spans, strict=True)]
+        texts = [span_text(t, s) for t, s in zip(texts, spans, strict=True)]
         elapsed = time.perf_counter() - start
         stopped = set(gen.stopped)
         return [ChatAnswer(text, span, conv.source_frames, conv.source_fps, elapsed,
@@ -264,7 +276,8 @@ class MoChatPipeline:
         return totals.tolist()
 
     def _spans(self, items, wanted, fmask, gen, texts, prompt_lengths) -> list[Span | None]:
-        """Head spans (MoChat-R) or spans parsed from the text, for 'when' questions only."""
+        """Head spans (MoChat-R) or spans parsed from the text, for 'when' questions only,
+        clamped inside the motion; none for an answer that says the action is not there."""
         spans: list[Span | None] = [None] * len(items)
         head_spans = None
         if gen.hidden is not None:  # the decode kept the states the head reads
@@ -275,6 +288,8 @@ class MoChatPipeline:
         for i, ((conv, _), want) in enumerate(zip(items, wanted, strict=True)):
             if not want or conv.features.shape[0] == 0:  # text-only: no motion to ground
                 continue
+            if says_not_in_motion(texts[i]):  # the model says it is not there: no frames
+                continue
             last = conv.features.shape[0] - 1
             if head_spans is not None:
                 s, e = (int(round(float(v))) for v in head_spans[i])
@@ -283,9 +298,22 @@ class MoChatPipeline:
                 if parsed is None:
                     continue
                 s, e = parsed
-            s, e = max(0, min(s, last)), max(0, min(e, last))
+            s, e = sorted((max(0, min(s, last)), max(0, min(e, last))))
             spans[i] = conv.span(s, e)
         return spans
+
+
+def span_text(text: str, span: Span | None) -> str:
+    """An answer's text made to state its span and no other frame: its first 'from S to E'
+    rewritten to the span's frames (the head's, MoChat-R; clamped ones otherwise), or, when
+    that leaves the text naming no span or other frames too, the whole text replaced by
+    'From frame S to frame E.'. No span: the text as it is."""
+    if span is None:
+        return text
+    rewritten = replace_span(text, span.start, span.end)
+    if span_agrees(rewritten, (span.start, span.end)):
+        return rewritten
+    return TEMPORAL_ANSWER.format(start=span.start, end=span.end)
 
 
 def prompt_ids(model: MoChat, conv: Conversation, question: str) -> list[int]:

@@ -5,6 +5,11 @@ memory; batches then cost only the LLM. Dialogue lines are those `mochat dialogu
 {"id", "motion_id", "task", "conversations": [{"from", "value"}...], "span": [s, e] | null},
 and "frames": [first, last] on a dialogue about one segment of the motion (a HumanML3D
 caption with start/end times): `row_features` then gives the model those frames only.
+`span` is the ground truth of the last answer: the head reads one span per sequence, at
+its last answer. A multiturn row also has "spans", one entry per answer ([s, e] or null,
+`span` = its last); `span_rows` makes one more row per earlier answer with a span, cut
+after that answer and trained on it alone ("train_turns": "last"), so the head also learns
+the spans of answers that come before the end of a session.
 
 Mirror augmentation: `mirror_dialogue` turns a row into one about the motion's mirror image
 (motion id + MIRROR_SUFFIX, side words swapped); `load_record` turns such an id into the
@@ -244,10 +249,57 @@ def row_features(row: dict, features: dict[str, Tensor]) -> Tensor:
     return feats[first:last + 1]
 
 
+def _is_answer(turn: dict) -> bool:
+    return turn.get("from", turn.get("role")) in ("gpt", "assistant")
+
+
+def turn_spans(row: dict) -> list[list[int] | None]:
+    """One ground-truth span (or None) per answer of a row: its "spans", or for a row of
+    the single-span format its "span" on the last answer. Checked against the answers."""
+    answers = sum(map(_is_answer, row["conversations"]))
+    spans = row.get("spans")
+    if spans is None:
+        return [*[None] * (answers - 1), row.get("span")] if answers else []
+    if len(spans) != answers or spans[-1] != row.get("span"):
+        raise DataFormatError(f"dialogue {row.get('id')!r}: {len(spans)} spans for {answers} "
+                              "answers, or its last is not its `span`")
+    return list(spans)
+
+
+def span_rows(row: dict) -> list[dict]:
+    """Rows that train the head on each earlier answer of `row` with a span: the dialogue
+    cut after that answer, that span its `span`, only that answer trained (the last one's
+    is `row` itself)."""
+    spans = turn_spans(row)
+    out, answers = [], 0
+    for k, turn in enumerate(row["conversations"]):
+        if not _is_answer(turn):
+            continue
+        answers += 1
+        if answers < len(spans) and spans[answers - 1] is not None:
+            out.append({**row, "id": f"{row.get('id')}@{answers}",
+                        "conversations": row["conversations"][:k + 1],
+                        "span": spans[answers - 1], "spans": spans[:answers],
+                        "train_turns": "last"})
+    return out
+
+
+def _last_answer_only(labels: list[int]) -> list[int]:
+    """Labels with every answer but the last masked: its run of trained tokens is kept."""
+    start = len(labels)
+    while start > 0 and labels[start - 1] == IGNORE_INDEX:  # after the answer
+        start -= 1
+    while start > 0 and labels[start - 1] != IGNORE_INDEX:  # the answer itself
+        start -= 1
+    return [IGNORE_INDEX] * start + labels[start:]
+
+
 def collate(rows: Sequence[dict], features: dict[str, Tensor],
             tokenizer: PreTrainedTokenizerBase, pool_frames: int, *,
             frame_tokens: bool = False) -> Batch:
-    """frame_tokens: answers name frames as `<frameid_N>` tokens (the CFT variant)."""
+    """frame_tokens: answers name frames as `<frameid_N>` tokens (the CFT variant). The
+    head's target is each row's last answer's span (`turn_spans`); a row with
+    "train_turns": "last" (`span_rows`) trains that answer only."""
     width_m = next(iter(features.values())).shape[1]
     no_motion = torch.zeros(0, width_m)
     feats = [no_motion if r["motion_id"] is None else row_features(r, features) for r in rows]
@@ -269,8 +321,11 @@ def collate(rows: Sequence[dict], features: dict[str, Tensor],
         batch.features[i, :frames[i]], batch.feature_mask[i, :frames[i]] = feat, True
         batch.input_ids[i, :n] = torch.tensor(chat.input_ids)
         batch.attention_mask[i, :n] = 1
-        batch.labels[i, :n] = torch.tensor(chat.labels)
-        if row.get("span") is not None:
-            batch.spans[i] = torch.tensor([float(v) for v in row["span"]])
+        labels = _last_answer_only(chat.labels) if row.get("train_turns") == "last" \
+            else chat.labels
+        batch.labels[i, :n] = torch.tensor(labels)
+        span = (turn_spans(row) or [None])[-1]
+        if span is not None:
+            batch.spans[i] = torch.tensor([float(v) for v in span])
             batch.span_mask[i] = True
     return batch

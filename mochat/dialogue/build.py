@@ -2,6 +2,8 @@
 
 Output under `out/`:
     <split>/basic.jsonl, spatial.jsonl, spatial_gap.jsonl, temporal.jsonl   (train/val/test)
+    <split>/multiturn.jsonl, absent.jsonl, present.jsonl   sessions and presence questions
+                                   (mochat.dialogue.multiturn), whole motions with spans/
     train/general.jsonl                       the general-instruction set (no motion)
     eval/captions_ids.txt, captions_ref{0,1,2}.txt     whole-motion references of the test
                                    motions (motions with none are left out)
@@ -12,6 +14,16 @@ Output under `out/`:
     eval/temporal_gt.txt           start+++++end, aligned with test/temporal.jsonl
     stats.json                     counts per split and task, left/right balance
 A motion's dialogues go to its corpus split only, so no test motion reaches training data.
+
+Row format (one JSON object a line; `mochat.dialogue.builders.new_dialogue`):
+    {"id", "motion_id", "task", "conversations": [{"from": "human"|"gpt", "value"}...],
+     "span": [s, e] | null}
+`span` is the ground truth of the last assistant answer, inclusive motion frames (the one
+answer of the single-turn sets). A multiturn row adds `"spans"`, one entry per assistant
+turn in order ([s, e] for a "when" about a present action, else null), so every turn's
+ground truth is kept; its `span` equals `spans[-1]`. Rows of the older sets are unchanged,
+byte for byte: they have no "spans" (read as [null, ..., span]). The presence sets answer
+a question about an absent action with templates.NOT_IN_MOTION and span null.
 
 Caption times: a HumanML3D caption line `text#tokens#start#end` with start/end (seconds) not
 both 0 describes only that segment of the motion (`caption_frames`). Its basic, spatial and
@@ -34,6 +46,7 @@ from typing import Any
 import structlog
 
 from mochat.dialogue import builders as bld
+from mochat.dialogue import multiturn as mt
 from mochat.dialogue.builders import Frames
 from mochat.dialogue.general import load_general_answers, training_pairs
 from mochat.metrics.files import SEP
@@ -43,7 +56,7 @@ from mochat.timestamps import Annotator, RuleAnnotator, caption_actions, extract
 
 log = structlog.get_logger(__name__)
 
-TASKS = ("basic", "spatial", "spatial_gap", "temporal")
+TASKS = ("basic", "spatial", "spatial_gap", "temporal", "multiturn", "absent", "present")
 SPANS, CAPTION_TIMES, PIPELINE = "spans", "caption times", "timestamp pipeline"
 
 
@@ -135,9 +148,33 @@ class SplitBuild:
     temporal_sources: set[str]
 
 
-def build_split(corpus: HumanML3DCorpus, split: str, seed: int, annotator: Annotator
-                ) -> SplitBuild:
+def corpus_vocabulary(corpus: HumanML3DCorpus) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(action, side) -> phrases of the ground-truth spans of every split: the actions an
+    absent-action question may name (phrase templates only; no motion is read)."""
+    ids = [m for split in SPLITS if (corpus.root / f"{split}.txt").exists()
+           for m in corpus.ids(split)]
+    return mt.action_vocabulary(s for m in ids for s in corpus.spans(m) or [])
+
+
+def _session_sets(record: MotionRecord, segments: list[tuple[str, Frames | None]],
+                  vocabulary: mt.Vocabulary, seed: int) -> dict[str, list[dict[str, Any]]]:
+    """The multiturn, absent and present rows of one motion, about the whole motion: its
+    whole-motion captions, their gap candidates, its spans. Own rng, so the older sets
+    draw exactly what they drew before these sets existed."""
+    rng = random.Random(f"{seed}-sessions-{record.motion_id}")
+    whole = [t for t, f in segments if f is None]
+    spans = record.spans or []
+    out = mt.presence_dialogues(record.motion_id, spans, vocabulary, rng)
+    out["multiturn"] = mt.multiturn_dialogues(
+        record.motion_id, [c for c, _ in bld.distinct_captions(whole)],
+        bld.gap_candidates(record.motion_id, whole), spans, vocabulary, rng)
+    return out
+
+
+def build_split(corpus: HumanML3DCorpus, split: str, seed: int, annotator: Annotator,
+                vocabulary: mt.Vocabulary | None = None) -> SplitBuild:
     sets: dict[str, list[dict[str, Any]]] = {task: [] for task in TASKS}
+    vocabulary = corpus_vocabulary(corpus) if vocabulary is None else vocabulary
     gaps: list[bld.GapItem] = []
     records: list[MotionRecord] = []
     sources: set[str] = set()
@@ -157,6 +194,8 @@ def build_split(corpus: HumanML3DCorpus, split: str, seed: int, annotator: Annot
         sets["temporal"] += bld.temporal_dialogues(record.motion_id, labels.spans, rng)
         if labels.source is not None:
             sources.add(labels.source)
+        for task, rows in _session_sets(record, segments, vocabulary, seed).items():
+            sets[task] += rows
         records.append(record)
     sets["spatial_gap"] = bld.gap_dialogues(bld.balance_gaps(gaps, seed))
     return SplitBuild(sets, records, sources)
@@ -199,10 +238,11 @@ def build_dialogues(data: str | Path, out: str | Path, *, seed: int = 0,
     annotator = annotator or RuleAnnotator()
     report = BuildReport()
     sources: set[str] = set()
+    vocabulary = corpus_vocabulary(corpus)
     for split in SPLITS:
         if not (corpus.root / f"{split}.txt").exists():
             continue
-        built = build_split(corpus, split, seed, annotator)
+        built = build_split(corpus, split, seed, annotator, vocabulary)
         for task, rows in built.sets.items():
             _write_jsonl(out / split / f"{task}.jsonl", rows)
         report.counts[split] = {task: len(rows) for task, rows in built.sets.items()}

@@ -4,6 +4,10 @@ The English of every template is the paper's, word for word; only the placeholde
 Python format fields (`{motion}`, `{body_part}`, `{motion_with_gap}`, `{start}`, `{end}`).
 The temporal answer follows the task statement, "From frame S to frame E.", which the
 evaluator (`mochat.metrics.files.parse_span`) reads back.
+
+The presence and follow-up templates at the end are MoChat's own, not the paper's: yes/no
+questions, short "when" questions as a user types them in a session, and the one answer to
+a question about an action the motion does not contain (NOT_IN_MOTION, no span).
 """
 
 from __future__ import annotations
@@ -42,6 +46,22 @@ TEMPORAL_INSTRUCTIONS = (
 )
 TEMPORAL_ANSWER = "From frame {start} to frame {end}."
 
+# {action}: the base form of an action phrase ("kick with the left foot"); {motion}: its
+# third-person form ("kicks with the left foot").
+FOLLOWUP_TEMPORAL_INSTRUCTIONS = (
+    "When does the person {action}?",
+    "And when does the person {action}?",
+    "From which frame to which frame does the person {action}?",
+)
+PRESENCE_INSTRUCTIONS = (
+    "Did the person {action}?",
+    "Does the person {action} in this skeleton sequence?",
+    "Is there a moment where the person {motion}?",
+)
+PRESENCE_ANSWER = "Yes, the person {motion}."
+# The trained answer to a "when" or yes/no question about an action that is not there.
+NOT_IN_MOTION = "That does not happen in this motion."
+
 # Body-part keywords for the spatial multi-turn set: the paper's five parts and synonyms.
 BODY_PART_KEYWORDS: dict[str, tuple[str, ...]] = {
     "foot": ("foot", "feet", "toe", "toes", "heel", "heels", "ankle", "ankles"),
@@ -58,3 +78,10 @@ BODY_PARTS = tuple(BODY_PART_KEYWORDS)
 def with_skeleton(instruction: str) -> str:
     """The first human turn: the skeleton placeholder, a newline, the instruction."""
     return f"{SKELETON}\n{instruction}"
+
+
+def says_not_in_motion(text: str) -> bool:
+    """True for the answer NOT_IN_MOTION (case, spacing and the final stop aside)."""
+    def norm(t: str) -> str:
+        return " ".join(t.lower().replace("doesn't", "does not").rstrip(" .!").split())
+    return norm(text) == norm(NOT_IN_MOTION)

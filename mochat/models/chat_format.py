@@ -55,6 +55,33 @@ def replace_span(text: str, start: int, end: int, *, frame_tokens: bool = False)
     return _SPAN_RE.sub(sub, text, count=1)
 
 
+# Other ways a text names frames: "frames 3 to 9", "frame 3-9", "frame 12", "<frameid_5>".
+_FRAME_RANGE_RE = re.compile(r"\bframes?\s*(\d+)\s*(?:to|-|–|through|and)\s*(?:frame\s*)?(\d+)",
+                             re.IGNORECASE)
+_FRAME_MENTION_RE = re.compile(r"\bframes?\s*(?:id\s*)?(\d+)|<frameid_(\d+)>", re.IGNORECASE)
+
+
+def text_frames(text: str) -> list[int]:
+    """Every frame number `text` names: both ends of each 'from S to E' span, then of each
+    'frames S to E', then any other 'frame N' / '<frameid_N>'.
+    'From frame 3 to frame 9.' -> [3, 9]; 'It ends at frame 200.' -> [200]."""
+    frames: list[int] = []
+    for pattern in (_SPAN_RE, _FRAME_RANGE_RE):
+        for match in pattern.finditer(text):
+            frames += [int(match.group(1)), int(match.group(2))]
+        text = pattern.sub(" ", text)
+    return frames + [int(m.group(1) or m.group(2)) for m in _FRAME_MENTION_RE.finditer(text)]
+
+
+def span_agrees(text: str, span: tuple[int, int] | None) -> bool:
+    """True when the frames `text` names are exactly the span's: [start, end] for a span
+    (its first 'from S to E' and no other frame), none at all for no span."""
+    frames = text_frames(text)
+    if span is None:
+        return not frames
+    return frames == [int(span[0]), int(span[1])]
+
+
 def to_messages(turns: Sequence[Mapping[str, str]], system: str | None = SYSTEM_PROMPT
                 ) -> list[dict[str, str]]:
     """LLaVA-style {'from','value'} or {'role','content'} turns -> chat messages."""

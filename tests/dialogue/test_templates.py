@@ -17,3 +17,14 @@ def test_placeholders():
     assert tpl.GAP_FILLING_INSTRUCTION.format(motion_with_gap="raise the ( ) hand.") == (
         "raise the ( ) hand. Complete the content in brackets with left or right.")
     assert tpl.with_skeleton("Describe it.") == "<skeleton>\nDescribe it."
+
+
+def test_the_not_in_motion_answer_is_recognised():
+    assert tpl.says_not_in_motion(tpl.NOT_IN_MOTION)
+    assert tpl.says_not_in_motion("  that doesn't happen in this motion ")
+    assert not tpl.says_not_in_motion("From frame 4 to frame 11.")
+    assert not tpl.says_not_in_motion("That does not happen in this motion, but a jump does.")
+    # the session templates fill both fields; the presence answer is a yes
+    assert tpl.PRESENCE_INSTRUCTIONS[0].format(action="jump up", motion="jumps up") == \
+        "Did the person jump up?"
+    assert tpl.PRESENCE_ANSWER.format(motion="jumps up") == "Yes, the person jumps up."

@@ -13,7 +13,7 @@ from mochat.dialogue import mirror_text
 from mochat.dialogue.build import build_dialogues
 from mochat.errors import DataFormatError
 from mochat.models import build_encoder, encoder_tiny
-from mochat.models.chat_format import SKELETON_TOKEN
+from mochat.models.chat_format import IGNORE_INDEX, SKELETON_TOKEN
 from mochat.models.llm import load_llm
 from mochat.skeleton import (
     SMPL22,
@@ -38,6 +38,8 @@ from training.lm_data import (
     mirror_dialogue,
     read_dialogues,
     row_features,
+    span_rows,
+    turn_spans,
 )
 from training.lm_eval import caption_refs
 
@@ -200,3 +202,57 @@ def test_a_segment_caption_is_scored_against_its_own_segment(timed):
     # the whole-motion rows against captions 0 and 2, the timed row against caption 1 only
     refs = [caption_refs(HumanML3DCorpus(corpus), r) for r in rows]
     assert refs == [[captions[0], captions[2]], [captions[1]], [captions[0], captions[2]]]
+
+
+def _session(spans):
+    """A session about motion M1 with one answer per entry of `spans`."""
+    turns = []
+    for k, span in enumerate(spans):
+        question = f"When does the person do action {k}?" if span else f"Which side {k}?"
+        answer = f"From frame {span[0]} to frame {span[1]}." if span else "Left."
+        turns += [{"from": "human", "value": ("<skeleton>\n" if k == 0 else "") + question},
+                  {"from": "gpt", "value": answer}]
+    return {"id": "multiturn-M1-0", "motion_id": "M1", "task": "multiturn",
+            "conversations": turns, "span": spans[-1], "spans": spans}
+
+
+def test_turn_spans_of_both_formats():
+    assert turn_spans(_session([[2, 5], None, [7, 9]])) == [[2, 5], None, [7, 9]]
+    old = {"conversations": _session([None, None])["conversations"], "span": [3, 4]}
+    assert turn_spans(old) == [None, [3, 4]]  # an older row: its span is the last answer's
+    with pytest.raises(DataFormatError, match="2 spans for 3 answers"):
+        turn_spans({**_session([None, None, None]), "spans": [None, None]})
+    with pytest.raises(DataFormatError, match="not its `span`"):
+        turn_spans({**_session([[1, 2], None]), "span": [1, 2]})
+
+
+def test_span_rows_cut_the_session_after_each_earlier_span():
+    row = _session([[2, 5], None, [7, 9], None])
+    extra = span_rows(row)
+    # the last answer's span is the row's own; the earlier two get a row each
+    assert [r["span"] for r in extra] == [[2, 5], [7, 9]]
+    assert [len(r["conversations"]) for r in extra] == [2, 6]
+    assert [r["id"] for r in extra] == ["multiturn-M1-0@1", "multiturn-M1-0@3"]
+    assert all(r["train_turns"] == "last" and turn_spans(r)[-1] == r["span"] for r in extra)
+    assert span_rows(_session([None, [1, 2]])) == []
+
+
+def test_collate_trains_the_head_on_the_last_answer_of_a_session(tiny_llm_dir):
+    _, tokenizer = load_llm(str(tiny_llm_dir))
+    tokenizer.add_tokens([SKELETON_TOKEN], special_tokens=True)
+    # the third row: [[2, 5], None, [7, 9], None] cut after its third answer
+    cut = span_rows(_session([[2, 5], None, [7, 9], None]))[1]
+    rows = [_session([[2, 5], None, [7, 9]]), _session([[2, 5], [7, 9], None]), cut]
+    batch = collate(rows, {"M1": torch.zeros(16, 4)}, tokenizer, pool_frames=4)
+    assert batch.span_mask.tolist() == [True, False, True]
+    assert batch.spans[0].tolist() == [7.0, 9.0] and batch.spans[2].tolist() == [7.0, 9.0]
+
+    def trained(i):  # the trained text of row i
+        return tokenizer.decode(batch.labels[i][batch.labels[i] != IGNORE_INDEX])
+    assert trained(0).count("From frame") == 2 and "Left." in trained(0)
+    # the cut row reads the session up to its third answer and trains that answer alone
+    assert len(cut["conversations"]) == 6
+    assert "From frame 7 to frame 9." in trained(2)
+    assert "Left." not in trained(2) and "frame 2 to" not in trained(2)
+    assert batch.input_ids[2].tolist()[:batch.attention_mask[2].sum()] == \
+        batch.input_ids[0].tolist()[:batch.attention_mask[2].sum()]  # the same text
