@@ -109,8 +109,12 @@ async def test_stream_tokens_add_up_to_the_answer(gated: GatedPipeline, tiny_che
     deltas = [c.text_delta for c in chunks[:-1]]
     final = chunks[-1].answer
     assert all(c.WhichOneof("chunk") == "text_delta" for c in chunks[:-1]) and deltas
-    assert "".join(deltas) == final.text
     assert final.latency.generated_tokens > 0 and len(final.spans) == 1
+    # the deltas are what was generated; the final text is authoritative (llm.proto): a
+    # "when" answer whose words named no frames is restated to name its span's frames
+    span = final.spans[0]
+    restated = f"From frame {span.first_frame} to frame {span.last_frame}."
+    assert "".join(deltas) == final.text or final.text == restated, (deltas, final.text)
 
 
 async def test_a_full_queue_answers_resource_exhausted(gated: GatedPipeline,
