@@ -35,6 +35,7 @@ from training.lm_data import (
     gap_kinds,
     mirror_dialogue,
     read_dialogues,
+    span_rows,
 )
 from training.recipe import read_recipe
 
@@ -232,9 +233,12 @@ def _load_llm_weights(model: MoChat, directory: Path) -> None:
 
 
 def training_rows(recipe: LMRecipe) -> list[dict]:
-    """The recipe's training dialogues: mirrored, then repeated per task and per gap kind."""
+    """The recipe's training dialogues: mirrored, then repeated per task and per gap kind.
+    A multi-turn dialogue with spans on earlier answers adds one row per such answer
+    (`span_rows`), so the head trains on every "when" turn, not only the last."""
     rows = read_dialogues(recipe.dialogues, "train", tasks=recipe.tasks,
                           limit_per_task=recipe.limit_per_task, seed=recipe.seed)
+    rows += [extra for r in rows for extra in span_rows(r)]
     rows += [mirror_dialogue(r) for r in rows if r.get("task") in recipe.mirror]
     for task, factor in recipe.oversample.items():  # e.g. the small general set
         rows += [r for r in rows if r.get("task") == task] * (factor - 1)
