@@ -28,8 +28,14 @@ from typing import Any
 
 import torch
 
-from mochat.dialogue.build import caption_segments
 from mochat.dialogue.general import HELD_OUT_QUESTIONS
+from mochat.dialogue.rows import (  # re-exported for training's callers
+    CAPTION_TASKS,
+    GAP_TASKS,
+    TEMPORAL_TASKS,
+    caption_refs,
+    gap_gold,
+)
 from mochat.dialogue.templates import BASIC_INSTRUCTIONS, says_not_in_motion
 from mochat.metrics import caption_scores, frame_iou, spatial_accuracy, temporal_recall
 from mochat.models.chat_format import span_agrees, text_frames
@@ -43,32 +49,15 @@ from training.lm_data import (
     first_turn,
     gap_kinds,
     kind_groups,
-    load_record,
     mirror_dialogue,
     read_dialogues,
     row_features,
 )
 
-CAPTION_TASKS = ("basic",)
-GAP_TASKS = ("spatial_gap",)
-TEMPORAL_TASKS = ("temporal",)
 ABSENT_TASKS = ("absent",)
 PRESENT_TASKS = ("present",)
 # Questions a follow-up's session asks between its caption turn and the scored question.
 FILLER_TASKS = ("spatial_gap", "temporal", "absent", "present")
-
-
-def gap_gold(row: dict) -> str:
-    """A gap dialogue's gold side ('left' / 'right'), as answers are scored against it."""
-    return first_turn(row)[1].strip().rstrip(".").lower()
-
-
-def caption_refs(corpus: HumanML3DCorpus, row: dict) -> list[str]:
-    """The captions a basic dialogue is scored against: those of the same frames (the whole
-    motion, or the row's "frames"), so a segment's caption never scores the whole motion."""
-    frames = None if row.get("frames") is None else tuple(row["frames"])
-    return [text for text, segment in caption_segments(load_record(corpus, row["motion_id"]))
-            if segment == frames]
 
 
 def answer_rows(pipeline: MoChatPipeline, rows: Sequence[dict], features: dict[str, torch.Tensor],

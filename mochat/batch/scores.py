@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from mochat.dialogue.rows import kind_groups
+
 
 def task_metrics(rows: Iterable[dict[str, Any]], *, bertscore: bool = True
                  ) -> dict[str, Any] | None:
@@ -37,7 +39,6 @@ def task_metrics(rows: Iterable[dict[str, Any]], *, bertscore: bool = True
                                              [r["gold"]["refs"] for r in captions],
                                              bertscore=bertscore)
     if gaps:
-        from training.lm_data import kind_groups
 
         texts, gold = [r["answer"] for r in gaps], [r["gold"]["side"] for r in gaps]
         metrics["spatial"] = {"accuracy": spatial_accuracy(texts, gold), "by_kind": {}}

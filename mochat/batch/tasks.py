@@ -9,7 +9,7 @@ frames), the gap's side (`gap_gold`) and kind (`gap_kinds`), the temporal span.
 
 The dialogues come from `--dialogues DIR` (`mochat dialogues` output, e.g. data/dialogues);
 for a HumanML3D archive without one they are built the way `mochat dialogues` builds them
-(seed 0, rule annotator). `training` is imported here only, and only when tasks are asked.
+(seed 0, rule annotator). Rows are read with `mochat.dialogue.rows`, as training reads them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,16 @@ from typing import Any
 
 from mochat.batch.archive import Archive
 from mochat.batch.questions import WorkUnit
+from mochat.dialogue.rows import (
+    CAPTION_TASKS,
+    GAP_TASKS,
+    TEMPORAL_TASKS,
+    caption_refs,
+    first_turn,
+    gap_gold,
+    gap_kinds,
+    read_dialogues,
+)
 from mochat.errors import ConfigError, DataFormatError
 
 DIALOGUE_SEED = 0  # `mochat dialogues --seed`'s default: the shipped data/dialogues
@@ -30,7 +40,6 @@ DIALOGUE_SEED = 0  # `mochat dialogues --seed`'s default: the shipped data/dialo
 def task_rows(archive: Archive, tasks: Sequence[str], *, dialogues: str | Path | None,
               split: str, per_task: int | None, seed: int) -> list[dict[str, Any]]:
     """The evaluator's dialogue rows of `tasks` about motions of the archive."""
-    from training.lm_data import read_dialogues
 
     if dialogues is not None:
         rows = read_dialogues(dialogues, split, limit_per_task=per_task, seed=seed)
@@ -63,15 +72,6 @@ def _build(archive: Archive, split: str, out: Path) -> None:
 
 def task_units(archive: Archive, rows: Sequence[dict[str, Any]]) -> list[WorkUnit]:
     """Rows -> units with their ground truth, in the evaluator's order."""
-    from training.lm_data import first_turn, gap_kinds
-    from training.lm_eval import (
-        CAPTION_TASKS,
-        GAP_TASKS,
-        TEMPORAL_TASKS,
-        caption_refs,
-        gap_gold,
-    )
-
     corpus = archive.corpus
     caption_rows = [r for r in rows if r["task"] in CAPTION_TASKS]
     gap_rows = [r for r in rows if r["task"] in GAP_TASKS]
@@ -91,8 +91,6 @@ def task_units(archive: Archive, rows: Sequence[dict[str, Any]]) -> list[WorkUni
 
 
 def _unit(row: dict[str, Any], gold: dict[str, Any]) -> WorkUnit:
-    from training.lm_data import first_turn
-
     frames = None if row.get("frames") is None else (int(row["frames"][0]),
                                                      int(row["frames"][1]))
     question_id = str(row.get("id") or f"{row['task']}-{row['motion_id']}")
