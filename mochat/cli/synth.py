@@ -13,18 +13,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--motions", type=int, default=2000, help="number of motions")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
     p.add_argument("--max-actions", type=int, default=4, help="actions per motion, at most")
+    p.add_argument("--version", type=int, choices=(1, 2), default=1,
+                   help="corpus version: 1 (default, the shipped model's corpus) or 2 (81 "
+                        "action types, planted feet, overlapping actions, varied captions, "
+                        "composition splits)")
+    p.add_argument("--capture-noise-m", type=float, default=0.0,
+                   help="v2: Gaussian marker jitter in metres (0: none; bone lengths then "
+                        "vary)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from mochat.synth import SynthConfig, write_corpus
+    from mochat.synth.vocab import corpus_vocabulary
 
     if args.motions < 1:
         print("mochat synth: --motions must be >= 1", file=sys.stderr)  # noqa: T201
         return 2
+    if args.version == 1 and args.capture_noise_m:
+        print("mochat synth: --capture-noise-m needs --version 2", file=sys.stderr)  # noqa: T201
+        return 2
+    if args.capture_noise_m < 0:
+        print("mochat synth: --capture-noise-m must be >= 0", file=sys.stderr)  # noqa: T201
+        return 2
     start = time.perf_counter()
-    config = SynthConfig(motions=args.motions, seed=args.seed, max_actions=args.max_actions)
+    config = SynthConfig(motions=args.motions, seed=args.seed, max_actions=args.max_actions,
+                         version=args.version, capture_noise_m=args.capture_noise_m)
     write_corpus(args.out, config, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - start
-    print(f"wrote {args.motions} motions to {args.out} in {elapsed:.1f} s")  # noqa: T201
+    words = corpus_vocabulary(args.out)
+    print(f"wrote {args.motions} motions (corpus v{args.version}) to {args.out} in "  # noqa: T201
+          f"{elapsed:.1f} s; caption vocabulary: {len(words)} distinct words")
     return 0

@@ -22,10 +22,10 @@ from mochat.synth.v2.pose import REST_STYLES
 
 MAX_FRAMES = 196
 MIN_FRAMES = 40
-OVERLAY_P = 0.6  # chance that a lower-body action carries an upper-body one
-TOTAL_FRAMES = (120, MAX_FRAMES)  # a motion's length is drawn uniform in this range ...
+OVERLAY_P = 0.8  # chance that a lower-body action carries an upper-body one
+TOTAL_FRAMES = (140, MAX_FRAMES)  # a motion's length is drawn uniform in this range ...
 ACTIVE_SHARE = (0.4, 0.85)  # ... the actions' share of it too; the rest is idle
-ALPHA_ACTION, ALPHA_IDLE = 0.5, 0.35  # Dirichlet splits of the action and idle frames
+ALPHA_ACTION, ALPHA_IDLE = 0.3, 0.35  # Dirichlet splits of the action and idle frames
 MIN_ACTION_FRAMES = 15.0  # about the shortest the quick actions can be
 COUNT_WEIGHTS = {1: 0.25, 2: 0.4, 3: 0.25, 4: 0.1}
 _STYLE_WEIGHTS = {"arms_down": 0.4, "arms_relaxed": 0.3, "hands_on_hips": 0.08,

@@ -244,7 +244,7 @@ def _raise_extras(rng: np.random.Generator) -> dict:
 ACTIONS: tuple[Action, ...] = (
     Action("arm_circles", "exercise", "arm", LRB, UPPER, 1.0, 0.9, arm_circles, (
         "^make {way} circles with {arm} {times}", "^circle {arm} {way} {times}",
-        "^rotate {arm} in big {way} circles", "^do {n:arm circle} {way}"), reps=(2, 5),
+        "^rotate {arm} in big {way} circles", "^do {n:arm circle} {way} with {arm}"), reps=(2, 5),
         extras=_way),
     Action("arm_raise", "exercise", "arm", LRB, UPPER, 0.7, 1.45, arm_raise, (
         "^raise {arm} forward {height} {times}", "^lift {arm} up in front {times}",
@@ -278,7 +278,8 @@ ACTIONS: tuple[Action, ...] = (
         "^step out with {poss} {side} foot and ^lunge"), reps=(1, 3)),
     Action("step_up_down", "exercise", "leg", LR, LOWER, 0.3, 3.2, step_up_down, (
         "^step up onto a box with the {side} foot and ^step back down {times}",
-        "^do {n:step-up} leading with {leg}", "^step up and down on a platform {times}",
+        "^do {n:step-up} leading with {leg}",
+        "^step up and down on a platform with {leg} first {times}",
         "^climb onto a step with {poss} {side} foot first and ^step down"), reps=(1, 2)),
     Action("heel_raise", "exercise", "foot", NONE, LOWER, 0.3, 1.1, heel_raise, (
         "^rise up onto {poss} toes {times}", "^do {n:calf raise}",

@@ -73,8 +73,8 @@ BACKWARD = replace(WALK, cadence_hz=0.85, hip_fwd=18, hip_back=12, knee_swing=50
 SIDESTEP = replace(WALK, cadence_hz=0.8, duty=0.62, hip_fwd=14, hip_back=0, swing_hip=16,
                    knee_swing=38, arm=0.0, lean=0, lateral=True, ankle_contact=0.0,
                    ankle_push=3.0, retract=0.0)
-STAIRS_UP = replace(WALK, cadence_hz=0.7, duty=0.62, hip_fwd=52, hip_back=4, swing_hip=62,
-                    knee_contact=62, knee_load=40, knee_swing=92, ankle_contact=-10,
+STAIRS_UP = replace(WALK, cadence_hz=0.7, duty=0.62, hip_fwd=60, hip_back=4, swing_hip=68,
+                    knee_contact=72, knee_load=45, knee_swing=100, ankle_contact=-10,
                     ankle_push=18, arm=0.3, lean=10, stairs=1.0)
 STAIRS_DOWN = replace(WALK, cadence_hz=0.7, duty=0.62, hip_fwd=20, hip_back=-30,
                       swing_hip=34, knee_contact=10, knee_load=28, knee_late=62,
@@ -213,7 +213,7 @@ def gait(ctx: Ctx, st: Style, *, yaw_total: float = 0.0, lateral_side: str = "l"
         out.lift[:] = _flights(airborne, st.flight_m * ctx.amplitude * amp)
     if st.stairs:
         stance = _stance_foot(legs["l"], legs["r"], st.duty)
-        stance[amp < 0.5] = AUTO  # level steps at the start and end
+        stance[amp < 0.3] = AUTO  # level steps at the start and end
         out.stance[:] = stance
     return out
 
