@@ -9,7 +9,10 @@ before the limit), estimate what a batch with a given limit costs:
 
 A question waits for the running batch's remainder and for the batches of the questions
 ahead of it (in the queue's order, `max_batch` to a batch), then for its own batch. Until
-the first batch is measured nothing is known and every question is admitted.
+the first batch is measured nothing is known and every question is admitted. A moving
+average of how far batches ran from their estimate (`spread_s`) makes `sure_batch_s`, the
+bar a question must clear when its batch starts: one started too close to its deadline
+would most likely be stopped mid-decode, its share of the batch wasted.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class ServiceTimes:
     prefill_s: float | None = None  # a batch's prompt pass, to its first token
     step_s: float | None = None  # one decode step of a batch
     used_share: float | None = None  # decoded steps / generation limit; None: 1
+    spread_s: float = 0.0  # mean |measured - estimated| seconds of a batch
     busy_until_s: float = 0.0  # monotonic: when the running batch is expected to end
 
     @property
@@ -39,6 +43,9 @@ class ServiceTimes:
         first token after `first_token_s`. A batch `cut_short` (a question in it was
         stopped) says nothing about how long answers are: its share is not counted."""
         steps = max(steps, 1)
+        if self.known and not cut_short:
+            miss = abs(total_s - self.batch_s(max_new_tokens))
+            self.spread_s = (1 - self.alpha) * self.spread_s + self.alpha * miss
         prefill = min(first_token_s, total_s)
         self.prefill_s = self._mix(self.prefill_s, prefill)
         self.step_s = self._mix(self.step_s, max(total_s - prefill, 0.0) / steps)
@@ -52,6 +59,10 @@ class ServiceTimes:
             return 0.0
         share = 1.0 if self.used_share is None else self.used_share
         return self.prefill_s + self.step_s * max_new_tokens * share
+
+    def sure_batch_s(self, max_new_tokens: int) -> float:
+        """`batch_s` and the spread batches show around it."""
+        return self.batch_s(max_new_tokens) + self.spread_s if self.known else 0.0
 
     def running_s(self, now_s: float | None = None) -> float:
         """Expected seconds left of the batch being decoded (0 when idle)."""

@@ -11,8 +11,8 @@ the estimate says cannot be met - the running batch's remainder, the batches of 
 questions ahead of it, then its own - is refused at `put` with DeadlineExpiredError
 (DEADLINE_EXCEEDED: what the client would get by waiting, only at once; a longer deadline,
 not a retry, helps), and checked again when its batch is taken: one that can no longer make
-it is dropped before it is decoded. Questions without a deadline are admitted (the queue
-bound and `max_wait_s` hold them).
+it (its batch's estimate plus the usual spread) is dropped before it is decoded. Questions
+without a deadline are admitted (the queue bound and `max_wait_s` hold them).
 
 When the queue is full, a question displaces the queued question of the lowest priority
 below its own - the one with the latest deadline, the newest among equals - which fails
@@ -170,44 +170,44 @@ class QuestionQueue:
 
     async def take_batch(self, max_batch: int, batch_delay_s: float = 0.0) -> list[Job]:
         """Wait for questions; -> 1..max_batch live jobs of the same generation limit, each
-        still expected to be answered before its deadline."""
+        still expected to be answered before its deadline (one that is not is dropped, and
+        the next compatible question takes its place)."""
         while True:
             while not self._heap:
                 self._ready.clear()
                 await self._ready.wait()
             if max_batch > 1 and batch_delay_s > 0 and len(self._heap) < max_batch:
                 await asyncio.sleep(batch_delay_s)
-            self._purge(time.monotonic())
+            now = time.monotonic()
+            self._purge(now)
             if not self._heap:
                 continue
             entries = sorted(self._heap)
-            head = entries[0][2]
-            taken = [e for e in entries if e[2].max_new_tokens == head.max_new_tokens]
-            taken = taken[:max_batch]
-            chosen = {id(e[2]) for e in taken}
-            self._heap = [e for e in entries if id(e[2]) not in chosen]
+            limit = entries[0][2].max_new_tokens
+            known = self.times is not None and self.times.known
+            cost = self.times.sure_batch_s(limit) if self.times is not None else 0.0
+            taken: list[Job] = []
+            rest = []
+            for entry in entries:
+                job = entry[2]
+                if len(taken) == max_batch or job.max_new_tokens != limit:
+                    rest.append(entry)
+                elif job.deadline_s is None or not known or now + cost <= job.deadline_s:
+                    taken.append(job)
+                else:
+                    self._unmeetable(job, cost, now)
+            self._heap = rest
             heapq.heapify(self._heap)
-            jobs = self._meetable([e[2] for e in taken], head.max_new_tokens)
-            if jobs:
-                return jobs
+            if taken:
+                return taken
 
-    def _meetable(self, jobs: list[Job], max_new_tokens: int) -> list[Job]:
-        """`jobs` without those their batch cannot answer in time (which are dropped)."""
-        if self.times is None or not self.times.known:
-            return jobs
-        now = time.monotonic()
-        cost = self.times.batch_s(max_new_tokens)
-        kept = []
-        for job in jobs:
-            if job.deadline_s is None or now + cost <= job.deadline_s:
-                kept.append(job)
-                continue
-            job.fail(DeadlineExpiredError(
-                f"dropped before decoding: its batch is estimated at {cost:.2f} s, "
-                f"{job.deadline_s - now:.2f} s were left before the deadline"))
-            if self._on_drop is not None:
-                self._on_drop(job, "unmeetable")
-        return kept
+    def _unmeetable(self, job: Job, cost_s: float, now_s: float) -> None:
+        left = (job.deadline_s or now_s) - now_s
+        job.fail(DeadlineExpiredError(f"dropped before decoding: its batch is estimated at "
+                                      f"{cost_s:.2f} s, {left:.2f} s were left before the "
+                                      "deadline"))
+        if self._on_drop is not None:
+            self._on_drop(job, "unmeetable")
 
     def close(self, err: BaseException) -> None:
         """Refuse new questions and fail the queued ones."""

@@ -20,3 +20,12 @@ def test_service_times_are_moving_averages():
     assert times.used_share == pytest.approx(0.75)  # a stopped batch says nothing of length
     # 5 questions, 2 to a batch: (16 16) (16 16) (16) = 3 batches
     assert times.queue_s([16] * 5, 2, 0.0) == pytest.approx(3 * times.batch_s(16))
+
+
+def test_the_spread_of_batch_times_raises_the_bar_at_the_start_of_a_batch():
+    times = ServiceTimes(alpha=0.5, prefill_s=0.2, step_s=0.1, used_share=1.0)
+    assert times.sure_batch_s(8) == pytest.approx(1.0)  # 0.2 + 8 * 0.1, no spread yet
+    times.observe(first_token_s=0.2, total_s=1.4, steps=8, max_new_tokens=8)
+    # 0.4 s over the 1.0 s estimate: spread 0.5 * 0.4 = 0.2; step (0.1 + 0.15) / 2
+    assert times.spread_s == pytest.approx(0.2)
+    assert times.sure_batch_s(8) == pytest.approx(0.2 + 8 * 0.125 + 0.2)

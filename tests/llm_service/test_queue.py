@@ -92,13 +92,15 @@ async def test_admission_refuses_a_deadline_the_queue_ahead_cannot_meet():
 
 async def test_a_question_that_can_no_longer_make_it_is_dropped_when_taken():
     dropped: list[tuple[str, str]] = []
-    queue = QuestionQueue(8, times=_times(), max_batch=4,
+    queue = QuestionQueue(8, times=_times(), max_batch=2,
                           on_drop=lambda job, why: dropped.append((job.question, why)))
     tight = _job("tight", deadline_s=time.monotonic() + 0.55)  # admitted: 0.5 s needed
     queue.put(tight)
-    queue.put(_job("easy", deadline_s=time.monotonic() + 5))
+    for name in ("easy", "next"):
+        queue.put(_job(name, deadline_s=time.monotonic() + 5))
     await asyncio.sleep(0.1)  # now 0.45 s are left for a 0.5 s batch
-    assert [j.question for j in await queue.take_batch(4)] == ["easy"]
+    # a batch of two: "tight" is dropped and the next question takes its place
+    assert [j.question for j in await queue.take_batch(2)] == ["easy", "next"]
     assert dropped == [("tight", "unmeetable")]
     with pytest.raises(DeadlineExpiredError, match="before decoding"):
         await tight.future
