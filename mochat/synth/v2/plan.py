@@ -30,9 +30,13 @@ MIN_ACTION_FRAMES = 15.0  # about the shortest the quick actions can be
 COUNT_WEIGHTS = {1: 0.25, 2: 0.4, 3: 0.25, 4: 0.1}
 _STYLE_WEIGHTS = {"arms_down": 0.4, "arms_relaxed": 0.3, "hands_on_hips": 0.08,
                   "hands_clasped": 0.08, "arms_crossed": 0.07, "hands_behind": 0.07}
+# relative frequencies: walking and turning lead in real captions; the quick arm gestures
+# that fit the many short slots are damped; standing up follows sitting down more often
 _FREQUENT = {"walk": 3.0, "walk_backward": 1.5, "jog": 1.5, "run": 1.5, "turn": 2.0,
              "turn_around": 1.5, "wave": 1.5, "sit_down": 1.5, "jump_up": 1.5,
-             "jump_forward": 1.5, "kick": 1.5, "punch": 1.5, "squat": 1.2}
+             "jump_forward": 1.5, "squat": 1.2, "stand_up": 8.0, "get_up": 3.0,
+             "cross_arms": 0.5, "hands_on_hips": 0.5, "shrug": 0.6, "punch": 0.7,
+             "kick": 0.7, "side_kick": 0.7, "spin": 0.5, "punch_combo": 0.7}
 
 
 @dataclass(frozen=True)
@@ -86,13 +90,40 @@ def _span_frames(name: str) -> tuple[int, int]:
     return a.frames(a.reps[0], a.tempo[1]), a.frames(a.reps[1], a.tempo[0])
 
 
+def _lasts(name: str, target: float) -> bool:
+    """Can the action last about `target` frames?"""
+    lo, hi = _span_frames(name)
+    return lo / 1.3 <= target <= hi * 1.3
+
+
+_FIT_SHARE: dict[str, float] = {}
+
+
+def _fit_share(name: str) -> float:
+    """The share of drawn action lengths an action can last (from 4,000 layouts drawn
+    with a fixed seed once): dividing by it keeps an action that fits few lengths (standing
+    up) about as frequent as one that fits many (walking)."""
+    if not _FIT_SHARE:
+        rng = np.random.default_rng(20240601)
+        counts = list(COUNT_WEIGHTS)
+        p = np.array(list(COUNT_WEIGHTS.values()))
+        targets = np.concatenate([_layout(rng, int(rng.choice(counts, p=p / p.sum()))).actions
+                                  for _ in range(4000)])
+        for n in ACTIONS:
+            lo, hi = _span_frames(n)
+            _FIT_SHARE[n] = max(0.05, float(np.mean((targets >= lo / 1.3) &
+                                                    (targets <= hi * 1.3))))
+    return _FIT_SHARE[name]
+
+
 def _choose(rng: np.random.Generator, names: list[str], target: float | None = None) -> str:
     """A frequency-weighted pick; with a target length, actions that can last about that
-    long are 100 times likelier than those that cannot."""
+    long are 100 times likelier than those that cannot, and each is weighted by the
+    inverse of how many lengths it fits (`_fit_share`)."""
     weights = np.array([_FREQUENT.get(n, 1.0) for n in names])
     if target is not None:
-        fits = [lo / 1.3 <= target <= hi * 1.3 for lo, hi in map(_span_frames, names)]
-        weights = weights * np.where(fits, 1.0, 0.01)
+        weights = weights * np.array([(1.0 if _lasts(n, target) else 0.01) / _fit_share(n)
+                                      for n in names])
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]
 
 

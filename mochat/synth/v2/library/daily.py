@@ -254,16 +254,18 @@ POINT_WORDS = {"forward": "forward", "up": "up", "sideways": "out to the side"}
 ACTIONS: tuple[Action, ...] = (
     Action("sit_down", "daily", "body", NONE, LOWER, 1.6, 0.0, sit_down, (
         "^sit down", "^sit down on a chair", "^lower {obj} into a seat",
-        "^take a seat {speed}", "^bend {poss} knees and ^sit down"), leads_to=SIT),
+        "^take a seat {speed}", "^bend {poss} knees and ^sit down"), leads_to=SIT,
+        tempo=(0.6, 1.4)),
     Action("stand_up", "daily", "body", NONE, LOWER, 1.55, 0.0, stand_up, (
         "^stand up", "^get up from the chair", "^rise to {poss} feet",
-        "^stand back up {speed}", "^push up from the seat and ^stand"), requires=SIT),
+        "^stand back up {speed}", "^push up from the seat and ^stand"), requires=SIT,
+        tempo=(0.6, 1.4)),
     Action("lie_down", "daily", "body", NONE, FULL, 2.8, 0.0, lie_down, (
         "^lie down on the floor", "^lie down on {poss} back", "^get down and ^lie flat",
-        "^lower {obj} to the ground and ^lie down"), leads_to=LIE),
+        "^lower {obj} to the ground and ^lie down"), leads_to=LIE, tempo=(0.6, 1.4)),
     Action("get_up", "daily", "body", NONE, FULL, 2.3, 0.0, get_up, (
         "^get up from the floor", "^stand up from lying down", "^get back up to {poss} feet",
-        "^sit up and ^stand up"), requires=LIE),
+        "^sit up and ^stand up"), requires=LIE, tempo=(0.6, 1.4)),
     Action("pick_up", "daily", "hand", LRB, FULL, 2.7, 0.0, pick_up, (
         "^pick something up with {hand}", "^bend down and ^pick up an object with {hand}",
         "^reach down to the floor and ^grab something with {hand}",
