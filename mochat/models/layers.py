@@ -174,8 +174,9 @@ class FrameBoundaryHead(nn.Module):
     `RegressionHead`; instead of pooling them into one vector, every token keeps its own
     question-aware feature, two residual temporal convolutions give it its neighbours (a
     boundary is a change between frames), and a linear layer scores it as the span's start
-    and end. Measured on cached prompt states of the v1 model (a diagnosis script of session 2, in git history): test R@1
-    at IoU 0.5 / 0.7 of 90 / 88, against 19 / 12 for the pooled head on the same states.
+    and end. Measured on cached prompt states of the v1 model (a session-2 diagnosis script,
+    in git history): test R@1 at IoU 0.5 / 0.7 of 90 / 88, against 19 / 12 for the pooled
+    head on the same states.
     """
 
     # The prompt's states only: in training the answer holds the ground-truth frames, which
