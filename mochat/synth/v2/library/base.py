@@ -15,7 +15,7 @@ gerund, mochat.synth.v2.language) and slots in braces (`{hand}`, `{times}`, `{sp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,7 +151,7 @@ def arms(side: str, **kw: float) -> dict[str, float]:
     return out
 
 
-def mirror_for(side: str, dofs: dict[str, float]) -> dict[str, float]:
+def mirror_for(side: str, dofs: Mapping[str, float]) -> dict[str, float]:
     """DOFs written for a right-sided action, mirrored when the action is left-sided."""
     from mochat.synth.v2.pose import mirror_dofs
 
