@@ -5,14 +5,20 @@ detail level (one terse caption without counts or adverbs, one normal, one detai
 own phrasing of every action (the three captions take different templates where an action
 has enough), and its own sentence structure among those that fit the composition:
 
-  "S F1, then F2 and then F3."          "S first F1, then F2, and finally F3."
-  "after G1, S F2."                     "S F2 after G1."        "S F1 before G2."
-  "S starts by G1, then F2."            "S is G1 and then G2."  "S F1. then P F2."
-(F: finite verb phrase, G: gerund, P: pronoun). Concurrent actions become one clause in
-several ways ("walks forward while waving", "waves while walking", "walks and waves at
-the same time", "waves as he walks"). Long pauses may be told ("pauses", "stands still for
-a moment"), and so may a long stillness before the first or after the last action.
-Side words are always "left" / "right" of the body, so mirroring a caption stays true.
+  "S F1, then F2 and then F3."     "S first F1, then F2, and finally F3."
+  "S F2 after G1, then F3."        "S starts by G1, then F2."     "S F1 before G2."
+  "S is G1." (one action)
+(F: finite verb phrase, G: gerund). Concurrent actions become one clause in several ways
+("walks forward while waving", "waves while walking", "walks and waves at the same time",
+"waves as he walks"). Long pauses may be told ("pauses", "stands still for a moment"), and
+so may a long stillness after the last action.
+
+The dialogue builders (mochat.dialogue.builders) find the subject at the start of a
+caption and split it into clauses at commas, 'and', 'then', 'while', 'before'; each
+fragment gets the subject in front. So every caption opens with its subject, and a gerund
+stands after a split word only when it names no body part ("waves while walking", never
+"walks while waving his hand", which would yield "A man waving his hand."). Side words are
+always the body's "left" / "right", so mirroring a caption stays true.
 """
 
 from __future__ import annotations
@@ -22,8 +28,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mochat.dialogue.templates import BODY_PART_KEYWORDS
 from mochat.synth.v2 import language as L
 from mochat.synth.v2.plan import Plan, Step
+
+_PART_WORDS = {w for words in BODY_PART_KEYWORDS.values() for w in words if " " not in w}
+
+
+def names_part(text: str) -> bool:
+    """Does a phrase name a body part the spatial dialogue builder looks for? A gerund
+    that does must not stand alone after a word the builder splits at ('while',
+    'before'): it would become an answer like 'A man waving his left hand.'"""
+    return bool(_PART_WORDS & set(L.re.findall(r"[a-z]+", text.lower())))
 
 PAUSE_FRAMES = 20  # a gap this long (1 s) may be told as a pause
 STILL_FRAMES = 30
@@ -111,23 +127,25 @@ def clause(ev: Event, form: str, caption: int, v: Voice, detail: int, ph: Phrase
     main = ph(ev.step, caption, form, v, detail)
     if ev.over is None:
         return main
-    if form == "ger":
-        over = ph(ev.over, caption, "ger", v, detail)
-        return f"{main} while {over}" if rng.random() < 0.5 else \
-            f"{over} while {ph(ev.step, caption, 'ger', v, detail)}"
-    pattern = int(rng.integers(0, 5))
+    if form == "ger":  # inside "after ..." / "starts by ...": "as" is not a split word
+        return f"{ph(ev.over, caption, 'ger', v, detail)} as {v.pron} " \
+               f"{ph(ev.step, caption, v.form, v, detail)}"
+    over_ger = ph(ev.over, caption, "ger", v, detail)
+    base_ger = ph(ev.step, caption, "ger", v, detail)
+    patterns = [2, 3]  # "... and ... at the same time", "... as he ...": never split badly
+    patterns += [0, 4] if not names_part(over_ger) else []
+    patterns += [1] if not names_part(base_ger) else []
+    pattern = int(rng.choice(patterns))
     if pattern == 0:
-        return f"{main} while {ph(ev.over, caption, 'ger', v, detail)}"
+        return f"{main} while {over_ger}"
     if pattern == 1:
-        return f"{ph(ev.over, caption, form, v, detail)} while " \
-               f"{ph(ev.step, caption, 'ger', v, detail)}"
+        return f"{ph(ev.over, caption, form, v, detail)} while {base_ger}"
     if pattern == 2:
         return f"{main} and {ph(ev.over, caption, form, v, detail)} at the same time"
     if pattern == 3:
         return f"{ph(ev.over, caption, form, v, detail)} as {v.pron} " \
                f"{ph(ev.step, caption, v.form, v, detail)}"
-    return f"{main}, {ph(ev.over, caption, 'ger', v, detail)} as {v.pron} " \
-           f"{'goes' if v.form == '3sg' else 'go'}"
+    return f"{main}, {over_ger} as {v.pron} {'goes' if v.form == '3sg' else 'go'}"
 
 
 def _join(parts: Sequence[str], rng: np.random.Generator, *, finally_: bool = False) -> str:
@@ -147,16 +165,14 @@ def _join(parts: Sequence[str], rng: np.random.Generator, *, finally_: bool = Fa
 
 
 STRUCTURES_ONE = ("simple", "progressive", "simple")
-STRUCTURES_MANY = ("then", "first_finally", "after", "starts_by", "progressive", "sentences",
-                   "after_rev", "before")
+STRUCTURES_MANY = ("then", "first_finally", "after", "starts_by", "before", "then")
 
 
 def _structures(n: int, rng: np.random.Generator) -> list[str]:
     if n == 1:
         return list(rng.permutation(STRUCTURES_ONE))
-    pool = [s for s in STRUCTURES_MANY if n == 2 or s not in ("after_rev", "before")]
-    picked = list(rng.choice(pool, size=3, replace=False))
-    return [str(s) for s in picked]
+    picked = list(rng.choice(len(STRUCTURES_MANY), size=3, replace=False))
+    return [STRUCTURES_MANY[i] for i in picked]
 
 
 def caption(plan: Plan, caption_index: int, structure: str, detail: int, ph: Phraser,
@@ -166,32 +182,25 @@ def caption(plan: Plan, caption_index: int, structure: str, detail: int, ph: Phr
     fin = [clause(e, "3sg", caption_index, v, detail, ph, rng) for e in evs]
     ger = [clause(e, "ger", caption_index, v, detail, ph, rng) for e in evs]
     s = v.subject
-    if len(evs) != 2 and structure in ("after_rev", "before"):
-        structure = "then"  # a pause made it three events
-    if len(evs) == 1 or structure in ("simple",):
-        text = f"{s} {_join(fin, rng)}" if structure != "progressive" else \
-            f"{s} is {_join(ger, rng)}"
+    # every caption opens with its subject (the builders find it there); a gerund clause
+    # follows "after" (not a split point for them) or, without a body part, "before"
+    if structure == "before" and (len(evs) != 2 or names_part(ger[1])):
+        structure = "then"
+    if len(evs) == 1:
+        plain = structure != "progressive" or evs[0].over is not None
+        text = f"{s} {fin[0]}" if plain else f"{s} is {ger[0]}"
     elif structure == "then":
         text = f"{s} {_join(fin, rng)}"
     elif structure == "first_finally":
         text = f"{s} first {_join(fin, rng, finally_=len(fin) > 2)}"
-    elif structure == "after":
-        text = f"after {ger[0]}, {s} {_join(fin[1:], rng)}"
+    elif structure == "after":  # "S F2 after G1[, then F3 ...]": the order told backwards
+        text = f"{s} {_join([f'{fin[1]} after {ger[0]}', *fin[2:]], rng)}"
     elif structure == "starts_by":
         text = f"{s} starts by {ger[0]}, then {_join(fin[1:], rng)}"
-    elif structure == "progressive":
-        text = f"{s} is {_join(ger, rng)}"
-    elif structure == "sentences":
-        then = [fin[0]] + [clause(e, v.form, caption_index, v, detail, ph, rng) for e in evs[1:]]
-        text = f"{s} {then[0]}. then {v.pron} {_join(then[1:], rng)}"
-    elif structure == "after_rev":
-        text = f"{s} {fin[1]} after {ger[0]}"
     else:  # before
         text = f"{s} {fin[0]} before {ger[1]}"
     if plan.tail >= STILL_FRAMES and detail > 0 and rng.random() < 0.35:
-        base = structure == "sentences" and v.form == "base"  # "... then they ..."
-        text += str(rng.choice([" and then stand still", ", then stay still"] if base else
-                               [" and then stands still", ", then stays still", " and stops"]))
+        text += str(rng.choice([" and then stands still", ", then stays still", " and stops"]))
     return " ".join(text.split()) + "."
 
 

@@ -88,7 +88,8 @@ def times_phrase(reps: int, rng: np.random.Generator, detail: int) -> str:
 def count_noun(noun: str, reps: int, rng: np.random.Generator, detail: int) -> str:
     """'a squat', 'four squats', 'several squats', or 'squats' at detail 0."""
     if reps == 1:
-        return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+        vowel = noun[0] in "aeiou" and not noun.startswith(("one", "uni"))
+        return f"{'an' if vowel else 'a'} {noun}"
     if detail == 0:
         return f"some {plural(noun)}"
     if reps >= 3 and detail == 1 and rng.random() < 0.4:

@@ -12,6 +12,7 @@ the motion would pass HumanML3D's 196 frames.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -96,33 +97,30 @@ def _lasts(name: str, target: float) -> bool:
     return lo / 1.3 <= target <= hi * 1.3
 
 
-_FIT_SHARE: dict[str, float] = {}
-
-
-def _fit_share(name: str) -> float:
-    """The share of drawn action lengths an action can last (from 4,000 layouts drawn
-    with a fixed seed once): dividing by it keeps an action that fits few lengths (standing
-    up) about as frequent as one that fits many (walking)."""
-    if not _FIT_SHARE:
-        rng = np.random.default_rng(20240601)
-        counts = list(COUNT_WEIGHTS)
-        p = np.array(list(COUNT_WEIGHTS.values()))
-        targets = np.concatenate([_layout(rng, int(rng.choice(counts, p=p / p.sum()))).actions
-                                  for _ in range(4000)])
-        for n in ACTIONS:
-            lo, hi = _span_frames(n)
-            _FIT_SHARE[n] = max(0.05, float(np.mean((targets >= lo / 1.3) &
-                                                    (targets <= hi * 1.3))))
-    return _FIT_SHARE[name]
+@functools.cache
+def _fit_shares() -> dict[str, float]:
+    """The share of drawn action lengths each action can last (from 4,000 layouts drawn
+    with a fixed seed): dividing by it keeps an action that fits few lengths (standing up)
+    about as frequent as one that fits many (walking)."""
+    rng = np.random.default_rng(20240601)
+    counts = list(COUNT_WEIGHTS)
+    p = np.array(list(COUNT_WEIGHTS.values()))
+    targets = np.concatenate([_layout(rng, int(rng.choice(counts, p=p / p.sum()))).actions
+                              for _ in range(4000)])
+    out = {}
+    for n in ACTIONS:
+        lo, hi = _span_frames(n)
+        out[n] = max(0.05, float(np.mean((targets >= lo / 1.3) & (targets <= hi * 1.3))))
+    return out
 
 
 def _choose(rng: np.random.Generator, names: list[str], target: float | None = None) -> str:
     """A frequency-weighted pick; with a target length, actions that can last about that
     long are 100 times likelier than those that cannot, and each is weighted by the
-    inverse of how many lengths it fits (`_fit_share`)."""
+    inverse of how many lengths it fits (`_fit_shares`)."""
     weights = np.array([_FREQUENT.get(n, 1.0) for n in names])
     if target is not None:
-        weights = weights * np.array([(1.0 if _lasts(n, target) else 0.01) / _fit_share(n)
+        weights = weights * np.array([(1.0 if _lasts(n, target) else 0.01) / _fit_shares()[n]
                                       for n in names])
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]
 
@@ -224,19 +222,7 @@ def _layout(rng: np.random.Generator, count: int) -> Layout:
 
 
 def _with_reps(step: Step, reps: int) -> Step:
-    """The step with `reps` repetitions; an overlay that no longer fits inside it shrinks
-    (or goes) and moves so that it still ends 4 frames before its base does."""
-    out = replace(step, reps=reps, frames=step.spec.frames(reps, step.tempo))
-    over = out.overlay
-    if over is None:
-        return out
-    while over.frames > out.frames - 8 and over.reps > over.spec.reps[0]:
-        over = replace(over, reps=over.reps - 1, frames=over.spec.frames(over.reps - 1,
-                                                                          over.tempo))
-    if over.frames > out.frames - 8:
-        return replace(out, overlay=None, overlay_offset=0)
-    offset = min(out.overlay_offset, out.frames - over.frames - 4)
-    return replace(out, overlay=over, overlay_offset=offset)
+    return replace(step, reps=reps, frames=step.spec.frames(reps, step.tempo))
 
 
 def _fit(plan: Plan) -> Plan | None:

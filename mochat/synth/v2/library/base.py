@@ -15,6 +15,7 @@ gerund, mochat.synth.v2.language) and slots in braces (`{hand}`, `{times}`, `{sp
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -91,15 +92,14 @@ def upper_joints(side: str) -> tuple[int, ...]:
     return P.ARM["left"] + P.ARM["right"]
 
 
-_BASIS: dict[str, np.ndarray] = {}
-
-
+@functools.cache
 def basis(name: str) -> np.ndarray:
-    """(22, 3) Euler change of one DOF by +1 degree (every DOF is linear in its value)."""
-    if name not in _BASIS:
-        zero = np.zeros((22, 3))
-        _BASIS[name] = P.apply(zero, {name: 1.0}) - P.apply(zero, {name: 0.0})
-    return _BASIS[name]
+    """(22, 3) Euler change of one DOF by +1 degree (every DOF is linear in its value).
+    Cached: callers must not write into it."""
+    zero = np.zeros((22, 3))
+    out = P.apply(zero, {name: 1.0}) - P.apply(zero, {name: 0.0})
+    out.setflags(write=False)
+    return out
 
 
 def add_curves(angles: np.ndarray, curves: dict[str, np.ndarray]) -> np.ndarray:
