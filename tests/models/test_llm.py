@@ -71,7 +71,8 @@ def test_verbose_chat_shows_the_loading_output(lora_checkpoint: Path, motion_fil
                                                capsys: pytest.CaptureFixture[str]):
     # the check above can fail: with --verbose the same run shows both again
     assert _chat(lora_checkpoint, motion_file, "--verbose") == 0
-    assert "Loading weights" in capsys.readouterr().err
+    # (the weights bar itself shows only on a process's first load, so the warning is what
+    # is checked: it comes back with --verbose whatever ran before)
     assert any("is_gradient_checkpointing" in m for m in _notices(list(recwarn)))
 
 
