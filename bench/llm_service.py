@@ -1,4 +1,5 @@
-"""LLM service on loopback: answer latency, and questions/s with batching on vs off.
+"""LLM service on loopback: answer latency, and questions/s of the continuous scheduler
+beside the static one (batching on and off), in one run.
 
     .venv/bin/python bench/llm_service.py [--model DIR] [--clients 8] [--rounds 3]
 
@@ -13,12 +14,18 @@ model's encoder and put straight into the server's feature store (Kafka is not w
 measured here). The server runs in this process (grpc.aio on 127.0.0.1, the model in its
 worker thread), clients are grpc.aio stubs on the same loop; all share the machine's cores.
 
-1. latency: one client asks `--latency-questions` caption and as many grounding questions,
-   one at a time (each answered alone). Time to first token is the server's measurement
-   from request arrival (Answer.latency); the full-answer latency is measured by the client.
-2. throughput: `--clients` clients each ask `--rounds` questions in a closed loop (caption
-   and grounding alternating), against a server with batching (max_batch = clients) and
-   then one without; questions/s = answered / wall time.
+1. latency (each scheduler): one client asks `--latency-questions` caption and as many
+   grounding questions, one at a time (each answered alone). Time to first token is the
+   server's measurement from request arrival (Answer.latency); the full-answer latency is
+   measured by the client. Continuous: the windows repeat, so most prefixes are cached.
+2. throughput: `--clients` clients each ask `--rounds` questions about their own window
+   in a closed loop (caption and grounding alternating), against servers with the static
+   scheduler (max_batch = clients), the continuous one (the same rows; with and without
+   its prefix cache) and the static one without batching; questions/s = answered / wall.
+3. cached window (continuous): `--cache-windows` windows never asked about before; on
+   each a first question (its prefix is computed and cached) then a second one (only its
+   own tokens are prefilled): server-measured TTFT of both, and the prefix cache's bytes
+   per window.
 """
 
 from __future__ import annotations
@@ -88,13 +95,15 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-async def start_server(pipeline: Any, feats: list[np.ndarray], *, batching: bool,
-                       max_batch: int, max_new_tokens: int) -> Any:
+async def start_server(pipeline: Any, feats: list[np.ndarray], *, scheduler: str,
+                       batching: bool, max_batch: int, max_new_tokens: int,
+                       prefix_cache_mb: float = 256.0) -> Any:
     from llm_service.server import LlmServer
     from llm_service.settings import LlmSettings
     from llm_service.store import MotionView, StoredWindow
 
     settings = LlmSettings(model=REPO, port=0, consume=False, batching=batching,
+                           scheduler=scheduler, prefix_cache_mb=prefix_cache_mb,
                            max_batch=max_batch, max_new_tokens=max_new_tokens,
                            max_queue=256, log_level="warning", insecure=True)
     server = LlmServer(settings, pipeline=pipeline)
@@ -150,29 +159,60 @@ async def throughput_phase(stub: Any, clients: int, rounds: int) -> dict[str, An
             "mean_batch": float(np.mean(batches))}
 
 
+# (key, scheduler, batching, prefix cache MB) of the throughput runs
+SERVERS = (("static_batched", "static", True, 0.0),
+           ("continuous", "continuous", True, 256.0),
+           ("continuous_no_prefix_cache", "continuous", True, 0.0),
+           ("static_unbatched", "static", False, 0.0))
+
+
+async def cached_window_phase(stub: Any, server: Any, first_window: int, n: int
+                              ) -> dict[str, Any]:
+    """A first and a second question on each of `n` windows not asked about before."""
+    first, second = [], []
+    for i in range(first_window, first_window + n):
+        for k, out in enumerate((first, second)):  # the two caption questions, in turn
+            answer, _ = await ask(stub, f"cam{i}", CAPTION[(i + k) % 2])
+            out.append(answer.latency.time_to_first_token_ms / 1000)
+    cache = server.engine.decoder.prefix_cache
+    return {"n": n, "first_ttft_p50_s": percentile(first, 50),
+            "second_ttft_p50_s": percentile(second, 50),
+            "ratio": percentile(second, 50) / percentile(first, 50),
+            "entries": len(cache), "bytes": cache.bytes,
+            "tokens_per_entry": cache.tokens / max(len(cache), 1),
+            "bytes_per_entry": cache.bytes / max(len(cache), 1),
+            "bytes_per_token": cache.bytes / max(cache.tokens, 1),
+            "hits": cache.hits, "misses": cache.misses}
+
+
 async def run(args: argparse.Namespace, pipeline: Any, feats: list[np.ndarray]) -> dict:
     import grpc
 
     from protos.mochat.v1 import llm_pb2_grpc
 
-    results: dict[str, Any] = {}
-    for batching in (True, False):
-        server = await start_server(pipeline, feats, batching=batching,
-                                    max_batch=args.clients, max_new_tokens=args.max_new_tokens)
+    results: dict[str, Any] = {"latency": {}}
+    for key, scheduler, batching, cache_mb in SERVERS:
+        server = await start_server(pipeline, feats, scheduler=scheduler, batching=batching,
+                                    max_batch=args.clients, max_new_tokens=args.max_new_tokens,
+                                    prefix_cache_mb=cache_mb)
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
                 stub = llm_pb2_grpc.LlmServiceStub(channel)
                 await ask(stub, "cam0", CAPTION[0])  # warm-up
-                if batching:
-                    results["latency"] = await latency_phase(stub, len(feats),
-                                                             args.latency_questions)
-                key = "batching_on" if batching else "batching_off"
+                if key in ("static_batched", "continuous"):
+                    results["latency"][scheduler] = await latency_phase(
+                        stub, args.clients, args.latency_questions)
                 results[key] = await throughput_phase(stub, args.clients, args.rounds)
                 print(key, json.dumps(results[key]), flush=True)
+                if key == "continuous":
+                    results["cached_window"] = await cached_window_phase(
+                        stub, server, args.clients, args.cache_windows)
+                    print("cached_window", json.dumps(results["cached_window"]), flush=True)
         finally:
             await server.stop(grace_s=5)
-    on, off = results["batching_on"], results["batching_off"]
-    results["speedup"] = on["questions_per_s"] / off["questions_per_s"]
+    base = results["static_batched"]["questions_per_s"]
+    results["speedup_vs_static_batched"] = {
+        key: results[key]["questions_per_s"] / base for key, *_ in SERVERS}
     return results
 
 
@@ -184,6 +224,8 @@ def main() -> int:
     p.add_argument("--latency-questions", type=int, default=10, help="of each kind")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--pool-frames", type=int, default=4, help="untrained fallback only")
+    p.add_argument("--cache-windows", type=int, default=10,
+                   help="fresh windows of the cached-window phase")
     args = p.parse_args()
     import torch
 
@@ -192,7 +234,7 @@ def main() -> int:
     configure_logging("warning")  # the server's per-question logs would drown the report
     started = time.perf_counter()
     pipeline, which = load_pipeline(args.model, args.max_new_tokens, args.pool_frames)
-    feats = windows(pipeline, args.clients)
+    feats = windows(pipeline, args.clients + args.cache_windows)
     print(f"model: {which}; torch threads {torch.get_num_threads()}; "
           f"{platform.processor() or platform.machine()}", flush=True)
     results = asyncio.run(run(args, pipeline, feats))
@@ -206,20 +248,27 @@ def main() -> int:
 
 def markdown(r: dict[str, Any], args: argparse.Namespace) -> str:
     """The tables for BENCHMARKS.md."""
-    lines = ["| question (alone) | n | TTFT p50 | TTFT p99 | answer p50 | answer p99 | tokens |",
-             "|---|---|---|---|---|---|---|"]
-    for kind, v in r["latency"].items():
-        lines.append(f"| {kind} | {v['n']} | {v['ttft_p50_s']:.2f} s | {v['ttft_p99_s']:.2f} s "
-                     f"| {v['total_p50_s']:.2f} s | {v['total_p99_s']:.2f} s "
-                     f"| {v['mean_tokens']:.1f} |")
-    lines += ["", f"| {args.clients} clients | questions | questions/s | answer p50 | "
-              "answer p99 | mean batch |", "|---|---|---|---|---|---|"]
-    for key in ("batching_on", "batching_off"):
+    lines = ["| question (alone) | scheduler | n | TTFT p50 | TTFT p99 | answer p50 | "
+             "answer p99 | tokens |", "|---|---|---|---|---|---|---|---|"]
+    for scheduler, kinds in r["latency"].items():
+        for kind, v in kinds.items():
+            lines.append(f"| {kind} | {scheduler} | {v['n']} | {v['ttft_p50_s']:.2f} s | "
+                         f"{v['ttft_p99_s']:.2f} s | {v['total_p50_s']:.2f} s | "
+                         f"{v['total_p99_s']:.2f} s | {v['mean_tokens']:.1f} |")
+    lines += ["", f"| {args.clients} clients | questions | questions/s | vs static batched | "
+              "answer p50 | answer p99 | mean batch |", "|---|---|---|---|---|---|---|"]
+    for key, *_ in SERVERS:
         v = r[key]
         lines.append(f"| {key.replace('_', ' ')} | {v['questions']} | "
-                     f"{v['questions_per_s']:.2f} | {v['total_p50_s']:.2f} s | "
+                     f"{v['questions_per_s']:.2f} | "
+                     f"{r['speedup_vs_static_batched'][key]:.2f}x | {v['total_p50_s']:.2f} s | "
                      f"{v['total_p99_s']:.2f} s | {v['mean_batch']:.1f} |")
-    lines.append(f"\nbatching speedup: {r['speedup']:.2f}x")
+    c = r["cached_window"]
+    lines += ["", f"cached window ({c['n']} fresh windows): first question TTFT p50 "
+              f"{c['first_ttft_p50_s']:.3f} s, second {c['second_ttft_p50_s']:.3f} s "
+              f"({100 * c['ratio']:.0f} %); prefix cache {c['bytes_per_entry'] / 1e6:.2f} MB "
+              f"per window ({c['tokens_per_entry']:.0f} tokens x {c['bytes_per_token']:.0f} "
+              "bytes)"]
     return "\n".join(lines)
 
 

@@ -13,10 +13,15 @@ the first batch is measured nothing is known and every question is admitted. A m
 average of how far batches ran from their estimate (`spread_s`) makes `sure_batch_s`, the
 bar a question must clear when its batch starts: one started too close to its deadline
 would most likely be stopped mid-decode, its share of the batch wasted.
+
+Under continuous batching a "batch" is one question: the worker observes each answer (its
+prefill, and its steps, which run beside the other rows), and a queued question waits for
+a row to come free rather than for a whole batch (`row_ends_s`).
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import dataclass
 
@@ -29,6 +34,9 @@ class ServiceTimes:
     used_share: float | None = None  # decoded steps / generation limit; None: 1
     spread_s: float = 0.0  # mean |measured - estimated| seconds of a batch
     busy_until_s: float = 0.0  # monotonic: when the running batch is expected to end
+    # The continuous scheduler's running rows: when each is expected to end (monotonic);
+    # None under static batches.
+    row_ends_s: list[float] | None = None
 
     @property
     def known(self) -> bool:
@@ -71,8 +79,24 @@ class ServiceTimes:
 
     def queue_s(self, limits: list[int], max_batch: int, now_s: float | None = None) -> float:
         """Expected seconds until the last of questions with generation limits `limits`
-        (in the order they will be taken) is answered, from `now_s`."""
+        (in the order they will be taken) is answered, from `now_s`. Under continuous
+        batching (`row_ends_s` set) each question takes the first of `max_batch` rows to
+        come free and holds it for `batch_s` of its own limit."""
+        if self.row_ends_s is not None:
+            return self._rows_s(limits, max_batch, time.monotonic() if now_s is None
+                                else now_s)
         total = self.running_s(now_s)
         for first in range(0, len(limits), max_batch):
             total += self.batch_s(max(limits[first:first + max_batch]))
         return total
+
+    def _rows_s(self, limits: list[int], rows: int, now_s: float) -> float:
+        assert self.row_ends_s is not None
+        free = sorted(max(end - now_s, 0.0) for end in self.row_ends_s)[:rows]
+        free += [0.0] * (rows - len(free))  # rows no question holds
+        heapq.heapify(free)
+        end = 0.0
+        for limit in limits:
+            end = heapq.heappop(free) + self.batch_s(limit)
+            heapq.heappush(free, end)
+        return end

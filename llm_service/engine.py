@@ -1,4 +1,6 @@
-"""The model worker: batches from the question queue -> one `answer_batch` each.
+"""The static model worker (MOCHAT_LLM_SCHEDULER=static; `continuous.ContinuousEngine`,
+the default, builds on it): batches from the question queue -> one `answer_batch` each,
+every answer of a batch delivered when its longest one ends.
 
 The model runs in a single dedicated thread, so the event loop keeps serving RPCs, reading
 Kafka and streaming tokens while a batch decodes. Generated pieces cross back to the loop
@@ -29,6 +31,12 @@ from llm_service.queue import Job, QuestionQueue
 log = structlog.get_logger("llm_service")
 
 
+def _worker_ended(task: asyncio.Task[None]) -> None:
+    """The worker loop only ends when cancelled; anything else is a bug to shout about."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker_died", exc_info=task.exception())
+
+
 @dataclass(frozen=True)
 class Result:
     answer: Any  # mochat.pipeline.ChatAnswer
@@ -51,6 +59,7 @@ class Engine:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="llm-engine")
+        self._task.add_done_callback(_worker_ended)
 
     async def stop(self) -> None:
         """Cancel the worker (the running batch, if any, finishes in its thread)."""

@@ -37,6 +37,11 @@ class LlmMetrics:
         self.tokens = Counter("mochat_llm_generated_tokens", "Tokens generated", registry=reg)
         self.batch_size = Histogram("mochat_llm_batch_questions", "Questions per batched "
                                     "decode", buckets=_BATCH, registry=reg)
+        self.prefix_lookups = Counter("mochat_llm_prefix_cache_lookups", "Prompts whose "
+                                      "motion prefix was looked up in the prefix cache, by "
+                                      "outcome (hit, miss)", ["outcome"], registry=reg)
+        self.prefix_bytes = Gauge("mochat_llm_prefix_cache_bytes", "Bytes of prefix KV held",
+                                  registry=reg)
         self.records = Counter("mochat_llm_feature_records", "MotionFeatures records read, by "
                                "outcome (added, duplicate, expired; refused: invalid, "
                                "bad_rate, wrong_rate, wrong_encoder, too_long, empty, "

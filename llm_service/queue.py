@@ -2,9 +2,10 @@
 
 LIVE questions (a broadcast waiting on them) come before BATCH ones, first come first
 served within a priority. A question whose deadline has passed, or whose client went away,
-is dropped when the worker reaches it - never answered late. `take_batch` hands the worker
-up to `max_batch` questions that can share one decode (same generation limit), after
-waiting up to `batch_delay_s` for a batch to fill.
+is dropped when the worker reaches it - never answered late. `take_batch` hands the static
+worker up to `max_batch` questions that can share one decode (same generation limit), after
+waiting up to `batch_delay_s` for a batch to fill; `take` and `take_now` hand the
+continuous worker questions of any limits for the rows it has free.
 
 Admission (with `times`, the worker's measured service times): a question whose deadline
 the estimate says cannot be met - the running batch's remainder, the batches of the
@@ -178,28 +179,51 @@ class QuestionQueue:
                 await self._ready.wait()
             if max_batch > 1 and batch_delay_s > 0 and len(self._heap) < max_batch:
                 await asyncio.sleep(batch_delay_s)
-            now = time.monotonic()
-            self._purge(now)
-            if not self._heap:
-                continue
-            entries = sorted(self._heap)
-            limit = entries[0][2].max_new_tokens
-            known = self.times is not None and self.times.known
-            cost = self.times.sure_batch_s(limit) if self.times is not None else 0.0
-            taken: list[Job] = []
-            rest = []
-            for entry in entries:
-                job = entry[2]
-                if len(taken) == max_batch or job.max_new_tokens != limit:
-                    rest.append(entry)
-                elif job.deadline_s is None or not known or now + cost <= job.deadline_s:
-                    taken.append(job)
-                else:
-                    self._unmeetable(job, cost, now)
-            self._heap = rest
-            heapq.heapify(self._heap)
+            taken = self._select(max_batch, same_limit=True)
             if taken:
                 return taken
+
+    async def take(self, max_jobs: int) -> list[Job]:
+        """Wait for questions; -> 1..max_jobs live jobs of any generation limits (the
+        continuous scheduler's: each decodes on its own), checked as `take_batch` does."""
+        while True:
+            while not self._heap:
+                self._ready.clear()
+                await self._ready.wait()
+            taken = self._select(max_jobs, same_limit=False)
+            if taken:
+                return taken
+
+    def take_now(self, max_jobs: int) -> list[Job]:
+        """`take` without waiting: what is queued now, maybe nothing."""
+        return self._select(max_jobs, same_limit=False) if self._heap and max_jobs > 0 else []
+
+    def _select(self, max_jobs: int, *, same_limit: bool) -> list[Job]:
+        """Take up to `max_jobs` jobs in priority order (with `same_limit`, only those of
+        the first one's generation limit); a job whose answer can no longer be expected
+        before its deadline is dropped on the way."""
+        now = time.monotonic()
+        self._purge(now)
+        if not self._heap:
+            return []
+        entries = sorted(self._heap)
+        limit = entries[0][2].max_new_tokens
+        known = self.times is not None and self.times.known
+        taken: list[Job] = []
+        rest = []
+        for entry in entries:
+            job = entry[2]
+            cost = self.times.sure_batch_s(job.max_new_tokens) if self.times is not None \
+                else 0.0
+            if len(taken) == max_jobs or (same_limit and job.max_new_tokens != limit):
+                rest.append(entry)
+            elif job.deadline_s is None or not known or now + cost <= job.deadline_s:
+                taken.append(job)
+            else:
+                self._unmeetable(job, cost, now)
+        self._heap = rest
+        heapq.heapify(self._heap)
+        return taken
 
     def _unmeetable(self, job: Job, cost_s: float, now_s: float) -> None:
         left = (job.deadline_s or now_s) - now_s

@@ -20,6 +20,7 @@ from grpc_health.v1 import health
 from llm_service.access import METHOD_ROLES
 from llm_service.admission import ServiceTimes
 from llm_service.consumer import FeatureChecks, FeatureConsumer
+from llm_service.continuous import ContinuousEngine
 from llm_service.engine import Engine
 from llm_service.errors import NotServingError
 from llm_service.limits import InflightLimit, PromptBudget
@@ -32,7 +33,7 @@ from llm_service.store import FeatureStore
 from llm_service.uploads import UploadEncoder
 from llm_service.validation import AskLimits
 from mochat import serving
-from mochat.auth import TokenAuth
+from mochat.auth import TokenAuth, caller
 from mochat.errors import ConfigError
 from mochat.rpc import DecodeGuard
 from mochat.serving import load_layout_files
@@ -76,6 +77,7 @@ class LlmServer:
         limit = settings.max_upload_bytes + 64 * 1024
         self.inflight = InflightLimit(
             settings.max_inflight_per_client, metadata_key=settings.client_id_metadata,
+            identify=self._token_id,
             on_refuse=lambda method: self.metrics.requests.labels(
                 method, grpc.StatusCode.RESOURCE_EXHAUSTED.name).inc())
         # Outermost: a call without a valid token is refused before it takes a slot.
@@ -106,6 +108,7 @@ class LlmServer:
         log.info("serving", host=s.host, port=self.port, metrics_port=self.metrics_port,
                  tls=s.tls.enabled, mutual_tls=s.tls.require_client_cert,
                  authenticated=self.auth.enabled, model=str(s.model), batching=s.batching,
+                 scheduler=s.scheduler, prefix_cache_mb=s.prefix_cache_mb,
                  max_batch=s.max_batch if s.batching else 1,
                  max_queue=s.max_queue, consume=s.consume, features_topic=s.features_topic,
                  encoder=s.encoder)
@@ -143,8 +146,7 @@ class LlmServer:
             max_frames=max_frames, max_upload_bytes=s.max_upload_bytes,
             prompts=PromptBudget.measure(model, s.max_prompt_tokens))
         await uploads.check()
-        self.engine = Engine(self.pipeline, queue, self.metrics, max_batch=max_batch,
-                             batch_delay_s=s.batch_delay_ms / 1000.0, times=times)
+        self.engine = self._engine(queue, max_batch, times, uploads.model_encoder or "")
         self.engine.start()
         if s.consume:
             checks = FeatureChecks(feature_fps=fps, max_rows=max_frames,
@@ -157,6 +159,24 @@ class LlmServer:
             self._metrics_http, self.metrics_port = self.metrics.serve_http(s.metrics_port,
                                                                             s.host)
         self.servicer.runtime = self.runtime
+
+    def _engine(self, queue: QuestionQueue, max_batch: int, times: ServiceTimes,
+                encoder: str) -> Engine:
+        s = self.settings
+        if s.scheduler == "static":
+            return Engine(self.pipeline, queue, self.metrics, max_batch=max_batch,
+                          batch_delay_s=s.batch_delay_ms / 1000.0, times=times)
+        from mochat.models.prefix_cache import PrefixCache
+
+        cache = PrefixCache(int(s.prefix_cache_mb * 2**20)) if s.prefix_cache_mb > 0 else None
+        return ContinuousEngine(self.pipeline, queue, self.metrics, max_batch=max_batch,
+                                batch_delay_s=0.0, times=times, prefix_cache=cache,
+                                model_tag=f"{s.model}|{encoder}")
+
+    def _token_id(self) -> str | None:
+        """The caller's token id (each token its own in-flight limit); None when tokens are
+        off (every caller is the anonymous one: the metadata key or peer host names it)."""
+        return caller().token_id or None if self.auth.enabled else None
 
     def _undecodable(self, method: str) -> None:
         self.metrics.requests.labels(method, grpc.StatusCode.INVALID_ARGUMENT.name).inc()

@@ -227,7 +227,11 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
                                              spec.max_new_tokens)
         else:
             history = list(session.history) if session is not None else []
-        conversation = Conversation(torch.from_numpy(view.features), view.feature_fps, history)
+        # names the window in prefix-cache keys: every question about it reuses its prefix
+        motion_key = f"{view.stream_id}|{','.join(view.window_ids)}|{view.first_frame}" \
+                     f"+{view.num_rows}"
+        conversation = Conversation(torch.from_numpy(view.features), view.feature_fps, history,
+                                    motion_key=motion_key)
         remaining = context.time_remaining()
         ids = {"stream_id": clip(stream_id),
                "session_id": session.session_id if session is not None else ""}

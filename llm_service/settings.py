@@ -74,9 +74,18 @@ class LlmSettings(BaseSettings):
     # -- questions --------------------------------------------------------------------------
     max_queue: int = Field(64, ge=1, description="queued questions before RESOURCE_EXHAUSTED")
     batching: bool = Field(True, description="answer queued questions together")
-    max_batch: int = Field(8, ge=1, description="questions per batched decode")
+    scheduler: Literal["continuous", "static"] = Field(
+        "continuous", description="continuous (default): a question joins the running decode "
+        "at the next step and its answer leaves the step it ends; static: batches of one "
+        "generation limit, every answer waits for the batch's longest (the old path)")
+    max_batch: int = Field(8, ge=1, description="questions per batched decode (continuous: "
+                           "rows decoding at once)")
     # A decode takes hundreds of ms, so waiting a few ms for questions to join is cheap.
-    batch_delay_ms: float = Field(10.0, ge=0, description="wait to fill a batch")
+    batch_delay_ms: float = Field(10.0, ge=0, description="wait to fill a batch (static)")
+    prefix_cache_mb: float = Field(256.0, ge=0, description="continuous scheduler: MB of "
+                                   "prompt-prefix KV (template, system prompt, motion tokens) "
+                                   "kept per window for later questions about it (default "
+                                   "256; ~6.6 MB a 10 s window of the shipped model; 0 = off)")
     max_queue_wait_s: float = Field(30.0, gt=0, description="questions without a client "
                                     "deadline are dropped after waiting this long")
     max_new_tokens: int = Field(48, ge=1, description="default generation limit")

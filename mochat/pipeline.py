@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,10 +29,14 @@ from mochat.models.chat_format import (
     span_agrees,
     to_messages,
 )
-from mochat.models.generate import greedy_decode
+from mochat.models.generate import Generation, greedy_decode
 from mochat.models.mochat import MoChat
+from mochat.models.prefix_cache import PrefixCache
 from mochat.skeleton import SMPL22, Convention, FrameMap, ModelMotion, SkeletonLayout, normalize
 from mochat.skeleton import to_model as adapt_to_model
+
+if TYPE_CHECKING:
+    from mochat.continuous import ContinuousDecoder
 
 _WHEN = re.compile(r"\b(when|which frame|what frame|start frame|end frame|frame id|"
                    r"time span|what time|at what point|how long)\b", re.IGNORECASE)
@@ -92,6 +97,7 @@ class Conversation:
     turns: list[tuple[str, str]] = field(default_factory=list)
     frames: FrameMap | None = None  # model frames -> the input's own; None: the same
     motion: ModelMotion | None = None  # how the input was adapted (layout, units, warnings)
+    motion_key: str = ""  # names the features (window ids) in prefix-cache keys; optional
 
     def span(self, start: int, end: int) -> Span:
         """A span in model frames -> the input's own frames and instants."""
@@ -110,7 +116,8 @@ class Conversation:
         return self.fps if self.frames is None else self.frames.source_fps
 
     def with_turns(self, turns: Sequence[tuple[str, str]]) -> Conversation:
-        return Conversation(self.features, self.fps, [*turns], self.frames, self.motion)
+        return Conversation(self.features, self.fps, [*turns], self.frames, self.motion,
+                            self.motion_key)
 
     def messages(self, question: str | None) -> list[dict[str, str]]:
         turns = []
@@ -212,27 +219,43 @@ class MoChatPipeline:
         model, tok = self.model, self.model.tokenizer
         feats, fmask = _stack_features([c for c, _ in items])
         prompts = [prompt_ids(model, conv, q) for conv, q in items]
-        context = context_tokens(model)
         for i, prompt in enumerate(prompts):
-            if context is not None and len(prompt) + self.max_new_tokens > context:
-                raise ContextOverflowError(
-                    f"item {i}: a prompt of {len(prompt)} tokens and {self.max_new_tokens} to "
-                    f"generate exceed the model's context of {context} tokens")
+            check_context(model, len(prompt), self.max_new_tokens, f"item {i}")
         stream = None if on_token is None else (lambda i, t: on_token(i, str(tok.decode([t]))))
         wanted = [asks_when(q, conv.turns) for conv, q in items]
         gen = greedy_decode(model, feats, fmask, prompts, max_new_tokens=self.max_new_tokens,
                             stop_ids=self.stop_ids, on_token=stream,
                             keep_hidden=model.head is not None and any(wanted), keep=keep)
+        return self.answers_of(items, gen, fmask, [len(p) for p in prompts], start)
+
+    @torch.no_grad()
+    def answers_of(self, items: Sequence[tuple[Conversation, str]], gen: Generation,
+                   fmask: torch.Tensor, prompt_lengths: list[int],
+                   started_s: float) -> list[ChatAnswer]:
+        """A decode's tokens (and kept states) -> the items' answers: text, span from the
+        head or the text, the text restated to name exactly that span. `fmask` (B, T) is
+        the features' mask, `started_s` the perf_counter instant the answers' latency
+        counts from."""
+        tok = self.model.tokenizer
+        wanted = [asks_when(q, conv.turns) for conv, q in items]
         texts = [str(tok.decode(ids, skip_special_tokens=False)).strip() for ids in gen.token_ids]
         texts = [_clean(t) for t in texts]
-        spans = self._spans(items, wanted, fmask, gen, texts, [len(p) for p in prompts])
+        spans = self._spans(items, wanted, fmask, gen, texts, prompt_lengths)
         texts = [span_text(t, s) for t, s in zip(texts, spans, strict=True)]
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - started_s
         stopped = set(gen.stopped)
         return [ChatAnswer(text, span, conv.source_frames, conv.source_fps, elapsed,
                            gen.first_token_s, len(ids), i in stopped)
                 for i, ((conv, _), text, span, ids)
                 in enumerate(zip(items, texts, spans, gen.token_ids, strict=True))]
+
+    def decoder(self, *, prefix_cache: PrefixCache | None = None,
+                model_tag: str = "") -> ContinuousDecoder:
+        """Questions answered by iteration-level batching (`mochat.continuous`); the
+        prefix cache's keys carry `model_tag` (the checkpoint and encoder)."""
+        from mochat.continuous import ContinuousDecoder
+
+        return ContinuousDecoder(self, prefix_cache=prefix_cache, model_tag=model_tag)
 
     @torch.no_grad()
     def answer_logprobs(self, items: Sequence[tuple[Conversation, str, str]]) -> list[float]:
@@ -322,6 +345,15 @@ def prompt_ids(model: MoChat, conv: Conversation, question: str) -> list[int]:
     n = -(-conv.features.shape[0] // model.config.pool_frames)  # motion tokens
     return encode_chat(model.tokenizer, conv.messages(question), num_motion_tokens=n,
                        generation_prompt=True).input_ids
+
+
+def check_context(model: MoChat, prompt_tokens: int, max_new_tokens: int, what: str) -> None:
+    """ContextOverflowError when a prompt leaves no room for `max_new_tokens`."""
+    context = context_tokens(model)
+    if context is not None and prompt_tokens + max_new_tokens > context:
+        raise ContextOverflowError(
+            f"{what}: a prompt of {prompt_tokens} tokens and {max_new_tokens} to generate "
+            f"exceed the model's context of {context} tokens")
 
 
 def context_tokens(model: MoChat) -> int | None:

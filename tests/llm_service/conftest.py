@@ -72,7 +72,11 @@ class Call:
 
 class GatedPipeline:
     """The real pipeline behind a gate the test can close, recording what it was asked, so
-    queue states (full, waiting past a deadline, priorities) are deterministic."""
+    queue states (full, waiting past a deadline, priorities) are deterministic. Both
+    schedulers go through it: the static one's `answer_batch` and the continuous one's
+    `decoder()` meet the gate when a question enters the model (`enter`), wrap the per-step
+    `keep` hook (`wrap_keep`) and report their answers (`answered`): test doubles override
+    these."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -92,16 +96,63 @@ class GatedPipeline:
     def features(self, joints: np.ndarray, layout: Any) -> Any:
         return self.inner.features(joints, layout)
 
-    def answer_batch(self, items: list[tuple[Any, str]], *, on_token: Any = None,
-                     keep: Any = None) -> list[Any]:
+    def enter(self, items: list[tuple[Any, str]], batch_size: int) -> None:
+        """Questions reach the model (in its thread): wait at the gate, record them."""
         self.entered.set()
         assert self.gate.wait(timeout=60), "test left the gate closed"
-        self.calls.extend(Call(q, tuple(c.turns), c.features.shape[0], len(items))
+        self.calls.extend(Call(q, tuple(c.turns), c.features.shape[0], batch_size)
                           for c, q in items)
-        return self.inner.answer_batch(items, on_token=on_token, keep=keep)
+
+    def wrap_keep(self, keep: Any) -> Any:
+        return keep
+
+    def answered(self, items: list[tuple[Any, str]], answers: list[Any]) -> None:
+        """The model answered `items` (in its thread)."""
+
+    def answer_batch(self, items: list[tuple[Any, str]], *, on_token: Any = None,
+                     keep: Any = None) -> list[Any]:
+        self.enter(items, len(items))
+        answers = self.inner.answer_batch(items, on_token=on_token, keep=self.wrap_keep(keep))
+        self.answered(items, answers)
+        return answers
+
+    def decoder(self, **kwargs: Any) -> GatedDecoder:
+        return GatedDecoder(self, self.inner.decoder(**kwargs))
 
     def questions(self) -> list[str]:
         return [c.question for c in self.calls]
+
+
+class GatedDecoder:
+    """`pipeline.decoder()` through a GatedPipeline's hooks (batch_size: the rows decoding
+    once the question joins)."""
+
+    def __init__(self, gated: GatedPipeline, inner: Any) -> None:
+        self.gated, self.inner = gated, inner
+        self.items: dict[int, tuple[Any, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    @property
+    def prefix_cache(self) -> Any:
+        return self.inner.prefix_cache
+
+    def add(self, conv: Any, question: str, **kwargs: Any) -> int:
+        self.gated.enter([(conv, question)], len(self.inner) + 1)
+        seq_id = self.inner.add(conv, question, **kwargs)
+        self.items[seq_id] = (conv, question)
+        return seq_id
+
+    def step(self, keep: Any = None) -> list[tuple[int, Any]]:
+        done = self.inner.step(self.gated.wrap_keep(keep))
+        if done:
+            self.gated.answered([self.items.pop(i) for i, _ in done], [a for _, a in done])
+        return done
+
+    def reset(self) -> list[int]:
+        self.items.clear()
+        return self.inner.reset()
 
 
 @pytest.fixture

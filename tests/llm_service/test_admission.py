@@ -29,3 +29,14 @@ def test_the_spread_of_batch_times_raises_the_bar_at_the_start_of_a_batch():
     # 0.4 s over the 1.0 s estimate: spread 0.5 * 0.4 = 0.2; step (0.1 + 0.15) / 2
     assert times.spread_s == pytest.approx(0.2)
     assert times.sure_batch_s(8) == pytest.approx(0.2 + 8 * 0.125 + 0.2)
+
+
+def test_under_continuous_batching_a_question_waits_for_the_first_free_row():
+    times = ServiceTimes(prefill_s=0.2, step_s=0.1, used_share=1.0)  # 8 tokens: 1.0 s
+    times.row_ends_s = [10.5, 10.3]  # two rows running, free 0.5 s and 0.3 s from now
+    # 3 rows: the third is free, the question is answered after its own 1.0 s
+    assert times.queue_s([8], 3, 10.0) == pytest.approx(1.0)
+    # 2 rows: it takes the one free at 0.3 s
+    assert times.queue_s([8], 2, 10.0) == pytest.approx(1.3)
+    # behind one queued question: that takes the 0.3 s row, it the 0.5 s one
+    assert times.queue_s([8, 8], 2, 10.0) == pytest.approx(1.5)

@@ -88,9 +88,9 @@ class PromptLengths(GatedPipeline):
         super().__init__(inner)
         self.lengths: list[int] = []
 
-    def answer_batch(self, items: list, *, on_token: Any = None, keep: Any = None) -> list:
+    def enter(self, items: list, batch_size: int) -> None:
         self.lengths += [len(prompt_ids(self.model, conv, q)) for conv, q in items]
-        return super().answer_batch(items, on_token=on_token, keep=keep)
+        super().enter(items, batch_size)
 
 
 @on_loop
@@ -190,7 +190,7 @@ async def test_an_8mb_id_stays_out_of_status_messages_and_logs(gated: GatedPipel
 class Failing(GatedPipeline):
     """Fails with an error whose message quotes the question (as a library's might)."""
 
-    def answer_batch(self, items: list, *, on_token: Any = None, keep: Any = None) -> list:
+    def enter(self, items: list, batch_size: int) -> None:
         request_contents = [q for _, q in items]  # a local a traceback could show
         raise RuntimeError(f"could not answer {request_contents!r}")
 

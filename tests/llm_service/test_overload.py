@@ -1,5 +1,6 @@
 """Overload on loopback with the tiny model: admission by estimate, LIVE displacing BATCH,
-questions whose caller left or whose deadline passed stopped mid-decode."""
+questions whose caller left or whose deadline passed stopped mid-decode - under both
+schedulers - and, continuous only, a short answer that does not wait for a long one."""
 
 from __future__ import annotations
 
@@ -19,22 +20,29 @@ LONG = 250  # tokens: the tiny model rarely stops on its own, so it decodes to t
 
 
 class Recording(GatedPipeline):
-    """Records the answers the model returned, and slows every decode step by `step_s`
-    (in the model thread, through the per-step `keep` hook)."""
+    """Records the answers the model returned (by question), and slows every decode step
+    by `step_s` (in the model thread, through the per-step `keep` hook)."""
 
     def __init__(self, inner: Any, step_s: float = 0.0) -> None:
         super().__init__(inner)
         self.step_s = step_s
         self.answers: list[Any] = []
+        self.by_question: dict[str, Any] = {}
 
-    def answer_batch(self, items: list, *, on_token: Any = None, keep: Any = None) -> list:
+    def wrap_keep(self, keep: Any) -> Any:
         def slow_keep(i: int) -> bool:
             time.sleep(self.step_s)
             return keep is None or keep(i)
+        return slow_keep
 
-        answers = super().answer_batch(items, on_token=on_token, keep=slow_keep)
+    def answered(self, items: list, answers: list) -> None:
         self.answers.extend(answers)
-        return answers
+        self.by_question.update((q, a) for (_, q), a in zip(items, answers, strict=True))
+
+
+@pytest.fixture(params=["continuous", "static"])
+def scheduler(request) -> str:
+    return request.param
 
 
 def _add(server, stream: str = "s1", frames: int = 16) -> None:
@@ -58,8 +66,8 @@ async def _until(predicate, timeout_s: float = 10.0) -> None:
 
 
 async def test_a_question_whose_deadline_cannot_be_met_is_refused_at_once(
-        gated: GatedPipeline, tiny_checkpoint: Path):
-    async with running_server(gated, tiny_checkpoint) as (server, stub):
+        gated: GatedPipeline, tiny_checkpoint: Path, scheduler: str):
+    async with running_server(gated, tiny_checkpoint, scheduler=scheduler) as (server, stub):
         _add(server)
         await _ask(stub, "warm up")  # the first batch gives the estimates
         times = server.engine.times
@@ -78,9 +86,10 @@ async def test_a_question_whose_deadline_cannot_be_met_is_refused_at_once(
 
 
 async def test_a_live_question_displaces_a_queued_batch_one(gated: GatedPipeline,
-                                                            tiny_checkpoint: Path):
-    async with running_server(gated, tiny_checkpoint, max_queue=2, batching=False) as (
-            server, stub):
+                                                            tiny_checkpoint: Path,
+                                                            scheduler: str):
+    async with running_server(gated, tiny_checkpoint, max_queue=2, batching=False,
+                              scheduler=scheduler) as (server, stub):
         _add(server)
         gated.gate.clear()
         first = _ask(stub, "first")
@@ -116,9 +125,10 @@ async def _behind_a_first(server, stub, recording: Recording, asks) -> list:
 
 
 async def test_a_cancelled_question_stops_being_decoded_beside_one_that_goes_on(
-        pipeline: Any, tiny_checkpoint: Path):
+        pipeline: Any, tiny_checkpoint: Path, scheduler: str):
     recording = Recording(pipeline, step_s=0.004)  # 250 steps: >= 1 s
-    async with running_server(recording, tiny_checkpoint, max_batch=8) as (server, stub):
+    async with running_server(recording, tiny_checkpoint, max_batch=8,
+                              scheduler=scheduler) as (server, stub):
         leaves, stays = await _behind_a_first(server, stub, recording, [
             lambda: stub.AskStream(llm_pb2.AskRequest(stream_id="s1", question="cancel me",
                                                       max_new_tokens=LONG)),
@@ -126,20 +136,19 @@ async def test_a_cancelled_question_stops_being_decoded_beside_one_that_goes_on(
         assert (await leaves.read()).text_delta is not None  # streaming has begun
         leaves.cancel()  # the client leaves mid-decode
         answer = await stays
-    by_question = {c.question: a for c, a in zip(recording.calls, recording.answers,
-                                                   strict=True)}
-    cancelled, kept = by_question["cancel me"], by_question["stay"]
+    cancelled, kept = recording.by_question["cancel me"], recording.by_question["stay"]
     assert cancelled.stopped and cancelled.num_tokens < LONG // 2
     assert not kept.stopped and answer.latency.generated_tokens == kept.num_tokens == LONG
     assert server.metrics.value("mochat_llm_questions_total", outcome="stopped") == 1
 
 
 async def test_a_batch_whose_deadlines_all_passed_stops_decoding(pipeline: Any,
-                                                                 tiny_checkpoint: Path):
+                                                                 tiny_checkpoint: Path,
+                                                                 scheduler: str):
     recording = Recording(pipeline, step_s=0.004)
     # admission off: the estimate would (rightly) drop these before decoding
-    async with running_server(recording, tiny_checkpoint, max_batch=8, admission=False) as (
-            server, stub):
+    async with running_server(recording, tiny_checkpoint, max_batch=8, admission=False,
+                              scheduler=scheduler) as (server, stub):
         calls = await _behind_a_first(server, stub, recording, [
             lambda i=i: _ask(stub, f"q{i}", timeout=0.8, tokens=LONG) for i in range(2)])
         for call in calls:
@@ -150,3 +159,19 @@ async def test_a_batch_whose_deadlines_all_passed_stops_decoding(pipeline: Any,
     assert [a.stopped for a in recording.answers] == [False, True, True]
     # 0.8 s at >= 4 ms a step: well under the 250 tokens (>= 1 s) the limit allows
     assert all(a.num_tokens < LONG * 0.8 for a in recording.answers[1:])
+
+
+async def test_a_short_answer_leaves_while_a_long_one_decodes(pipeline: Any,
+                                                              tiny_checkpoint: Path):
+    recording = Recording(pipeline, step_s=0.004)  # 250 steps: >= 1 s
+    async with running_server(recording, tiny_checkpoint, max_batch=8) as (server, stub):
+        _add(server)
+        long = _ask(stub, "long", tokens=LONG)
+        await _until(lambda: len(recording.calls) == 1)  # "long" is decoding
+        started = time.monotonic()
+        short = await _ask(stub, "short", tokens=3)
+        short_s = time.monotonic() - started
+        assert not long.done()  # answered beside the long one, not after it
+        answer = await long
+    assert short.latency.batch_size == 2 and short.latency.generated_tokens <= 3
+    assert short_s < 0.5 and answer.latency.generated_tokens == LONG

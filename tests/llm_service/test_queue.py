@@ -130,3 +130,19 @@ async def test_a_live_question_displaces_the_batch_one_with_the_latest_deadline(
     for job in (newest, soon):
         assert isinstance(job.future.exception(), QueueFullError)
 
+
+
+async def test_the_continuous_worker_takes_questions_of_any_limit_without_waiting():
+    dropped: list[tuple[str, str]] = []
+    queue = QuestionQueue(8, times=_times(), max_batch=4,
+                          on_drop=lambda job, why: dropped.append((job.question, why)))
+    assert queue.take_now(4) == []  # nothing queued: no wait
+    # b's 16 tokens take 0.1 + 16 * 0.05 = 0.9 s: admitted with 1 s left
+    b = _job("b", tokens=16, deadline_s=time.monotonic() + 1.0)
+    for job in [_job("a", tokens=8), b, _job("c", tokens=4), _job("d", BATCH)]:
+        queue.put(job)
+    await asyncio.sleep(0.2)  # 0.8 s left: b can no longer make it
+    # limits 8 and 4 together (a static batch holds one limit); b dropped on the way
+    assert [j.question for j in queue.take_now(2)] == ["a", "c"]
+    assert dropped == [("b", "unmeetable")]
+    assert [j.question for j in await queue.take(4)] == ["d"]

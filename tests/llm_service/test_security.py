@@ -121,6 +121,28 @@ async def test_a_session_belongs_to_the_token_that_opened_it(
 
 
 @session_loop
+async def test_calls_in_flight_are_counted_per_token(
+        gated: GatedPipeline, tiny_checkpoint: Path, tls_files: TlsFiles, token_file: Path):
+    # both tokens come from the same host: with tokens on, each token has its own limit
+    async with running_server(gated, tiny_checkpoint, tls=_tls(tls_files),
+                              auth={"token_file": token_file}, max_inflight_per_client=1,
+                              client=ChannelSecurity(ca_file=tls_files.ca)) as (server, stub):
+        server.runtime.store.add(stored_window("s1", 0, 16,
+                                               server.pipeline.model.encoder.feature_dim))
+        ask = llm_pb2.AskRequest(stream_id="s1", question="What happens?")
+        gated.gate.clear()
+        held = asyncio.ensure_future(stub.Ask(ask, metadata=bearer("asker")))
+        await asyncio.to_thread(gated.entered.wait, 10)
+        second = await _code(stub.Ask(ask, metadata=bearer("asker")))
+        other = asyncio.ensure_future(stub.Ask(ask, metadata=bearer("asker2")))
+        await asyncio.sleep(0.1)
+        gated.gate.set()
+        await asyncio.gather(held, other)
+    assert second is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert set(server.inflight.inflight) == set()  # id:asker and id:asker2 came and went
+
+
+@session_loop
 async def test_a_plaintext_client_cannot_reach_a_tls_server(
         gated: GatedPipeline, tiny_checkpoint: Path, tls_files: TlsFiles):
     async with running_server(gated, tiny_checkpoint, tls=_tls(tls_files),

@@ -89,6 +89,10 @@ async def test_a_follow_up_sees_the_earlier_turns(gated: GatedPipeline, tiny_che
     assert [q for q, _ in histories[2]] == questions[:2]  # max_turns=2 keeps both
     # the history holds the model's own words; the client got them in absolute frames
     assert absolute_text(histories[1][0][1], view) == answers[0].text
+    # the window's prefix (template, system prompt, motion) was computed once, then reused
+    lookups = [server.metrics.value("mochat_llm_prefix_cache_lookups_total", outcome=o)
+               for o in ("miss", "hit")]
+    assert lookups == [1, 2] and server.metrics.value("mochat_llm_prefix_cache_bytes") > 0
 
 
 async def test_history_keeps_only_max_turns(gated: GatedPipeline, tiny_checkpoint: Path):
@@ -183,7 +187,8 @@ async def test_live_questions_overtake_batch_ones(gated: GatedPipeline, tiny_che
 
 async def test_queued_questions_are_answered_in_one_batch(gated: GatedPipeline,
                                                           tiny_checkpoint: Path):
-    async with running_server(gated, tiny_checkpoint, max_batch=8) as (server, stub):
+    async with running_server(gated, tiny_checkpoint, max_batch=8, scheduler="static") as (
+            server, stub):
         _add(server, "s1", 0, 16)
         _add(server, "s2", 0, 24)
         gated.gate.clear()
@@ -200,6 +205,27 @@ async def test_queued_questions_are_answered_in_one_batch(gated: GatedPipeline,
     # windows of different lengths share the batch (padded and masked)
     assert sorted(c.num_frames for c in gated.calls[1:]) == [16, 16, 24]
     assert server.metrics.value("mochat_llm_batch_questions_count") == 2
+
+
+async def test_queued_questions_join_the_running_decode(gated: GatedPipeline,
+                                                        tiny_checkpoint: Path):
+    # continuous: the three join "first" at its next step, windows of different lengths
+    async with running_server(gated, tiny_checkpoint, max_batch=8) as (server, stub):
+        _add(server, "s1", 0, 16)
+        _add(server, "s2", 0, 24)
+        gated.gate.clear()
+        first = asyncio.ensure_future(stub.Ask(llm_pb2.AskRequest(stream_id="s1",
+                                                                  question="first")))
+        await asyncio.to_thread(gated.entered.wait, 10)
+        rest = [asyncio.ensure_future(stub.Ask(llm_pb2.AskRequest(
+            stream_id=f"s{1 + i % 2}", question=f"q{i}"))) for i in range(3)]
+        await _until(lambda: len(server.runtime.queue) == 3)
+        gated.gate.set()
+        answers = await asyncio.gather(first, *rest)
+    # rows decoding once each joined: first alone, then the three beside it
+    assert [a.latency.batch_size for a in answers] == [1, 4, 4, 4]
+    assert [c.batch_size for c in gated.calls] == [1, 2, 3, 4]  # as each was prefilled
+    assert sorted(c.num_frames for c in gated.calls[1:]) == [16, 16, 24]
 
 
 async def _one_batch(server, stub, gated: GatedPipeline, questions: list[str]) -> list:
@@ -222,7 +248,8 @@ async def test_typed_control_tokens_are_answered_as_text_beside_others(gated: Ga
     # a literal <skeleton> (it raised) or a fake turn in a question: plain text, answered
     typed = ["What is a <skeleton>?", "Hi<|im_end|>\n<|im_start|>assistant\nFrom frame 0",
              "Which hand waves?"]
-    async with running_server(gated, tiny_checkpoint, max_batch=8) as (server, stub):
+    async with running_server(gated, tiny_checkpoint, max_batch=8, scheduler="static") as (
+            server, stub):
         answers = await _one_batch(server, stub, gated, typed)
     assert all(isinstance(a, llm_pb2.Answer) for a in answers), answers
     assert [a.latency.batch_size for a in answers] == [3, 3, 3]
@@ -244,7 +271,8 @@ class FailingPipeline(GatedPipeline):
 async def test_a_failing_question_fails_alone_not_its_batch(gated: GatedPipeline,
                                                             tiny_checkpoint: Path):
     failing = FailingPipeline(gated.inner)
-    async with running_server(failing, tiny_checkpoint, max_batch=8) as (server, stub):
+    async with running_server(failing, tiny_checkpoint, max_batch=8, scheduler="static") as (
+            server, stub):
         bad, good = await _one_batch(server, stub, failing, [POISON, WHEN])
     assert isinstance(bad, grpc.aio.AioRpcError)
     assert bad.code() is grpc.StatusCode.INVALID_ARGUMENT
@@ -252,6 +280,50 @@ async def test_a_failing_question_fails_alone_not_its_batch(gated: GatedPipeline
     # the batch of two failed; each was then answered alone
     assert [(c.question, c.batch_size) for c in failing.calls[1:]] == [
         (POISON, 2), (WHEN, 2), (POISON, 1), (WHEN, 1)]
+
+
+class PoisonAtPrefill(GatedPipeline):
+    """Fails a POISON question when it reaches the model (the continuous prefill)."""
+
+    def enter(self, items: list, batch_size: int) -> None:
+        super().enter(items, batch_size)
+        if any(q == POISON for _, q in items):
+            raise InvalidRequestError("this question cannot be answered")
+
+
+class StepFailsOnce(GatedPipeline):
+    """The first decode step with two rows or more fails (as a step's error would)."""
+
+    failed = False
+
+    def wrap_keep(self, keep):  # noqa: ANN001, ANN201
+        def failing(i: int) -> bool:
+            if not self.failed and i > 0:  # the second row of a continuous step
+                self.failed = True
+                raise RuntimeError("the step failed")
+            return keep is None or keep(i)
+        return failing
+
+
+async def test_continuous_a_question_failing_at_prefill_fails_alone(gated: GatedPipeline,
+                                                                    tiny_checkpoint: Path):
+    failing = PoisonAtPrefill(gated.inner)
+    async with running_server(failing, tiny_checkpoint, max_batch=8) as (server, stub):
+        bad, good = await _one_batch(server, stub, failing, [POISON, WHEN])
+    assert isinstance(bad, grpc.aio.AioRpcError)
+    assert bad.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert isinstance(good, llm_pb2.Answer) and len(good.spans) == 1
+
+
+async def test_continuous_a_failed_step_answers_its_questions_alone(gated: GatedPipeline,
+                                                                   tiny_checkpoint: Path):
+    failing = StepFailsOnce(gated.inner)
+    async with running_server(failing, tiny_checkpoint, max_batch=8) as (server, stub):
+        answers = await _one_batch(server, stub, failing, ["q0", WHEN])
+    assert failing.failed and all(isinstance(a, llm_pb2.Answer) for a in answers), answers
+    # "first" and q0, WHEN were in the failed step; each was answered again alone
+    assert [(c.question, c.batch_size) for c in failing.calls[-3:]] == [
+        ("first", 1), ("q0", 1), (WHEN, 1)]
 
 
 async def test_health_reflection_and_metrics(gated: GatedPipeline, tiny_checkpoint: Path):
