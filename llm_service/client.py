@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -42,8 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate of an uploaded file (default: the file's own; 20 for .npy)")
     selector = p.add_mutually_exclusive_group()
-    selector.add_argument("--frames", help="FIRST:LAST absolute frames to ask about")
-    selector.add_argument("--times", help="START_US:END_US capture times to ask about")
+    selector.add_argument("--frames", help="FIRST:LAST absolute frames to ask about (default: "
+                          "in a session, the range its last question named; else the "
+                          "stream's latest window)")
+    selector.add_argument("--times", help="START_US:END_US capture times (microseconds since "
+                          "the Unix epoch) to ask about; kept for the session like --frames")
     p.add_argument("--priority", choices=("live", "batch"), default="live",
                    help="queue class: live questions go before batch ones (default: %(default)s)")
     p.add_argument("--max-new-tokens", type=int, default=0,
@@ -120,17 +124,33 @@ def answer_dict(answer: llm_pb2.Answer) -> dict[str, Any]:
     }
 
 
+def capture_time(time_us: int) -> str:
+    """Epoch microseconds -> "2026-12-02 12:28:14.123 UTC"."""
+    moment = datetime.fromtimestamp(time_us / 1e6, tz=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} UTC"
+
+
+def _captured(first_us: int, last_us: int) -> str:
+    """ " (captured A to B)", or "" for a stream without capture times."""
+    if not first_us:
+        return ""
+    first, last = capture_time(first_us), capture_time(last_us)
+    if first[:10] == last[:10]:  # same day: the time of day is enough for the second
+        last = last[11:]
+    return f" (captured {first} to {last})"
+
+
 def _show(answer: llm_pb2.Answer, streamed: bool) -> None:
     out = sys.stdout
     if not streamed:
         out.write(f"{answer.text}\n")
     for span in answer.spans:
         out.write(f"  span: frames {span.first_frame}-{span.last_frame}"
-                  + (f" (capture {span.first_capture_time_us}-{span.last_capture_time_us} us)"
-                     if span.first_capture_time_us else "") + "\n")
+                  + _captured(span.first_capture_time_us, span.last_capture_time_us) + "\n")
     w, lat = answer.window, answer.latency
-    out.write(f"  window: {w.stream_id} frames {w.first_frame}-{w.last_frame}; "
-              f"{lat.total_ms:.0f} ms (first token {lat.time_to_first_token_ms:.0f} ms, "
+    out.write(f"  about: {w.stream_id} frames {w.first_frame}-{w.last_frame}"
+              + _captured(w.first_capture_time_us, w.last_capture_time_us) + "\n")
+    out.write(f"  took {lat.total_ms:.0f} ms (first token {lat.time_to_first_token_ms:.0f} ms, "
               f"{lat.generated_tokens} tokens, batch of {lat.batch_size})\n")
 
 

@@ -258,18 +258,25 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
     @staticmethod
     def _view(rt: Runtime, spec: AskSpec, session: Session | None,
               stream_id: str) -> MotionView:
-        """The frames a question is about: the latest window, or the named frame/time range
-        (stitched from stored windows, or cut from the uploaded sequence)."""
+        """The frames a question is about: the named frame/time range (stitched from
+        stored windows, or cut from the uploaded sequence), else the range the session's
+        last question named, else the latest window (or the whole uploaded sequence)."""
         uploaded = session.uploaded if session is not None else None
         frames = spec.frames
         if spec.times_us is not None:
             views = [uploaded] if uploaded is not None else \
                 [w.view for w in rt.store.windows(stream_id)]
             frames = frames_between(views, stream_id, *spec.times_us)
+        if frames is None and session is not None:
+            frames = session.frames
         if frames is None:
             return uploaded if uploaded is not None else rt.store.latest(stream_id)
         if uploaded is not None:
             check_range(*frames, rt.max_frames, fps=uploaded.fps,
                         feature_fps=uploaded.feature_fps)
-            return uploaded.crop(*frames)
-        return rt.store.select(stream_id, *frames, max_frames=rt.max_frames)
+            view = uploaded.crop(*frames)
+        else:
+            view = rt.store.select(stream_id, *frames, max_frames=rt.max_frames)
+        if session is not None:
+            session.frames = (int(frames[0]), int(frames[1]))
+        return view

@@ -4,8 +4,11 @@ A session keeps its last `max_turns` (question, answer) pairs in the model's own
 of those only the newest that fit in `max_history_tokens` (the oldest turns are dropped,
 not the question refused: a long chat goes on with a shorter memory), and ends after
 `idle_timeout_s` without a question. Questions of one session are answered one at
-a time (its lock), so a follow-up always sees the turn before it. A stream-bound session
-reads the stream's current window for every question; the history travels with it.
+a time (its lock), so a follow-up always sees the turn before it. A session keeps the
+frame range a question names (`frames`) for its later questions until one names another,
+so a follow-up is about the same frames as the question before it; a session that never
+named a range reads the stream's latest window (or the whole uploaded sequence) for every
+question. The history travels with it either way.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Session:
     history_tokens: list[int] = field(default_factory=list)  # each turn's prompt tokens
     max_history_tokens: int | None = None  # None: turns alone bound the history
     turns: int = 0  # answered so far (history may hold fewer)
+    frames: tuple[int, int] | None = None  # the range later questions are about, if named
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def record(self, question: str, answer: str, tokens: int = 0) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from llm_service.cli import settings_from_args
-from llm_service.client import add_arguments, run
+from llm_service.client import add_arguments, capture_time, run
 from tests.llm_service.conftest import (
     GatedPipeline,
     random_joints,
@@ -53,9 +53,38 @@ async def test_ask_opens_a_session_and_follows_up(gated: GatedPipeline, tiny_che
         uploaded = _last_json(capsys.readouterr().out)
     assert (rc, rc2, rc3) == (0, 0, 0)
     assert first["turn"] == 0 and 300 <= first["spans"][0]["first_frame"] <= 339
-    assert "window: cam frames 300-339" in streamed  # turn 1 of the same session
+    assert "about: cam frames 300-339 (captured " in streamed  # turn 1 of the same session
     assert [q for q, _ in gated.calls[1].history] == ["When does he jump?"]
     assert (uploaded["window"]["first_frame"], uploaded["window"]["last_frame"]) == (5, 20)
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_a_session_keeps_its_frame_range_until_a_question_moves_it(
+        gated: GatedPipeline, tiny_checkpoint: Path, capsys: pytest.CaptureFixture[str]):
+    async with running_server(gated, tiny_checkpoint) as (server, _stub):
+        dim = server.pipeline.model.encoder.feature_dim
+        for first in (300, 340, 380):  # the latest window is 380-419
+            server.runtime.store.add(stored_window("cam", first, 40, dim))
+        address = f"127.0.0.1:{server.port}"
+
+        def ask(question: str, *flags: str) -> dict:
+            assert run(_args(question, "--server", address, *flags, "--json")) == 0
+            return _last_json(capsys.readouterr().out)
+
+        opened = await asyncio.to_thread(ask, "What happens?", "--stream", "cam",
+                                         "--new-session", "--frames", "300:359")
+        session = ("--session", opened["session_id"])
+        kept = await asyncio.to_thread(ask, "And when?", *session)
+        moved = await asyncio.to_thread(ask, "And here?", *session, "--frames", "340:379")
+        after_move = await asyncio.to_thread(ask, "Which side?", *session)
+        one_shot = await asyncio.to_thread(ask, "What now?", "--stream", "cam")
+    window = [(a["window"]["first_frame"], a["window"]["last_frame"])
+              for a in (opened, kept, moved, after_move, one_shot)]
+    assert window == [(300, 359), (300, 359), (340, 379), (340, 379), (380, 419)]
+
+
+def test_capture_times_print_as_utc_dates():
+    assert capture_time(1_764_678_494_123_456) == "2025-12-02 12:28:14.123 UTC"
 
 
 def test_flags_override_environment_settings(monkeypatch: pytest.MonkeyPatch):
