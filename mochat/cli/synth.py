@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--capture-noise-m", type=float, default=0.0,
                    help="v2: Gaussian marker jitter in metres (0: none; bone lengths then "
                         "vary)")
+    p.add_argument("--adapter-share", type=float, default=0.0,
+                   help="v2: share of training motions sent through another layout, rate "
+                        "and convention and back, as users' files are (0: none)")
     p.set_defaults(func=run)
 
 
@@ -30,15 +33,17 @@ def run(args: argparse.Namespace) -> int:
     if args.motions < 1:
         print("mochat synth: --motions must be >= 1", file=sys.stderr)  # noqa: T201
         return 2
-    if args.version == 1 and args.capture_noise_m:
-        print("mochat synth: --capture-noise-m needs --version 2", file=sys.stderr)  # noqa: T201
-        return 2
     if args.capture_noise_m < 0:
         print("mochat synth: --capture-noise-m must be >= 0", file=sys.stderr)  # noqa: T201
         return 2
     start = time.perf_counter()
-    config = SynthConfig(motions=args.motions, seed=args.seed, max_actions=args.max_actions,
-                         version=args.version, capture_noise_m=args.capture_noise_m)
+    try:
+        config = SynthConfig(motions=args.motions, seed=args.seed, max_actions=args.max_actions,
+                             version=args.version, capture_noise_m=args.capture_noise_m,
+                             adapter_share=args.adapter_share)
+    except ValueError as exc:
+        print(f"mochat synth: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     write_corpus(args.out, config, progress=sys.stderr.isatty())
     elapsed = time.perf_counter() - start
     words = corpus_vocabulary(args.out)

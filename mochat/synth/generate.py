@@ -28,7 +28,9 @@ JOINERS = ((", then ", " and then ", ", after that "), (", ", " and "))
 class SynthConfig:
     """`version` 1 is the original corpus (the default, byte for byte unchanged); 2 is
     mochat.synth.v2 (>= 60 action types, planted feet, overlapping actions, varied
-    captions, composition splits). `capture_noise_m` (v2 only) adds marker jitter."""
+    captions, composition splits). `capture_noise_m` (v2 only) adds marker jitter;
+    `adapter_share` (v2 only) sends that share of the training motions through a file of
+    another layout, rate and convention and back (mochat.synth.v2.adapters)."""
 
     motions: int = 2000
     seed: int = 0
@@ -38,10 +40,15 @@ class SynthConfig:
     split_fractions: tuple[float, float, float] = (0.80, 0.05, 0.15)
     version: int = 1
     capture_noise_m: float = 0.0
+    adapter_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.version not in (1, 2):
             raise ValueError(f"unknown corpus version {self.version!r}; expected 1 or 2")
+        if not 0.0 <= self.adapter_share <= 1.0:
+            raise ValueError(f"adapter_share must be in [0, 1], got {self.adapter_share!r}")
+        if self.version == 1 and (self.adapter_share or self.capture_noise_m):
+            raise ValueError("adapter_share and capture_noise_m need corpus version 2")
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], degrees: float) -> np.ndarray:

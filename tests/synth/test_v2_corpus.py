@@ -146,3 +146,34 @@ def test_dialogue_builders_work_on_a_v2_corpus(tmp_path):
     assert min(train["basic"], train["spatial"], train["spatial_gap"], train["temporal"]) > 10
     assert report.gap_sides["train"]["left"] == report.gap_sides["train"]["right"] > 5
     assert report.temporal_source == "spans"
+
+
+def test_adapter_share_sends_training_motions_through_other_files_and_back(tmp_path):
+    """A share of the training motions comes back from another layout/rate/convention's
+    file, close to the canonical motion but not equal to it; val/test stay canonical, the
+    rest of the corpus is byte-identical, and the choice is recorded."""
+    plain, adapted = tmp_path / "plain", tmp_path / "adapted"
+    write_corpus(plain, SynthConfig(motions=30, seed=4, version=2))
+    write_corpus(adapted, SynthConfig(motions=30, seed=4, version=2, adapter_share=0.5))
+    record = json.loads((adapted / "adapters.json").read_text())
+    train = set((plain / "train.txt").read_text().split())
+    assert record["adapter_share"] == 0.5 and 5 <= len(record["motions"]) <= 20
+    assert set(record["motions"]) <= train  # val and test motions never go through
+    for path in sorted((plain / "new_joints").glob("*.npy")):
+        a, b = np.load(path), np.load(adapted / "new_joints" / path.name)
+        assert a.shape == b.shape
+        if path.stem in record["motions"]:
+            error = np.linalg.norm(a - b, axis=-1)
+            # z-up centimetres come back to float precision; the others within a few cm
+            assert error.max() > 0 and np.median(error) < 0.12, record["motions"][path.stem]
+        else:
+            assert np.array_equal(a, b)
+    for sub in ("texts", "spans"):
+        assert corpus_hash(plain / sub) == corpus_hash(adapted / sub)
+
+
+def test_adapter_share_needs_v2_and_a_share_in_0_1():
+    with pytest.raises(ValueError, match="version 2"):
+        SynthConfig(adapter_share=0.2)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        SynthConfig(version=2, adapter_share=1.5)

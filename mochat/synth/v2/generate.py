@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from mochat.skeleton.corpus import ActionSpan, Caption, MotionRecord, write_reco
 from mochat.synth import body as b
 from mochat.synth.v2 import language as L
 from mochat.synth.v2 import splits as S
+from mochat.synth.v2.adapters import pick_rendition, through_adapter
 from mochat.synth.v2.assemble import Assembled, assemble
 from mochat.synth.v2.captions import captions, span_phrase
 from mochat.synth.v2.library import ACTIONS
@@ -94,9 +95,18 @@ def write_corpus_v2(out: str | Path, config: SynthConfig, *, overwrite: bool = T
 
         iterator = tqdm(iterator, desc="synth v2", unit="motion")
     used: dict[str, set[str]] = {"val": set(), "test": set()}
+    adapted: dict[str, str] = {}
     for i in iterator:
         made = synthesize_v2(ids[i], np.random.default_rng(seeds[i]), config, split=split_of[i])
-        write_record(root, made.record)
+        record = made.record
+        if split_of[i] == "train" and config.adapter_share > 0:
+            # its own stream: the motion's other draws do not depend on the share
+            rendition = pick_rendition(np.random.default_rng([config.seed, 2, 2, i]),
+                                       config.adapter_share)
+            if rendition is not None:
+                record = replace(record, joints=through_adapter(record.joints, rendition))
+                adapted[ids[i]] = rendition.name
+        write_record(root, record)
         if split_of[i] in used:
             used[split_of[i]] |= {k for k in made.plan.pair_keys()
                                   if S.pair_split(k, config.seed) == split_of[i]}
@@ -107,4 +117,7 @@ def write_corpus_v2(out: str | Path, config: SynthConfig, *, overwrite: bool = T
             "rule": S.__doc__.strip().splitlines()[0],
             "held_out_pairs_used": {k: sorted(v) for k, v in used.items()}}
     (root / "composition_split.json").write_text(json.dumps(info, indent=1) + "\n")
+    if config.adapter_share > 0:  # which training motions came through which adapter
+        (root / "adapters.json").write_text(json.dumps(
+            {"adapter_share": config.adapter_share, "motions": adapted}, indent=1) + "\n")
     return ids
