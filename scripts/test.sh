@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
-.venv/bin/mypy mochat training ingest encoder_service llm_service
+.venv/bin/mypy mochat training ingest encoder_service llm_service demo
 .venv/bin/python -m pytest -q "$@"
