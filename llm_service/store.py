@@ -300,8 +300,14 @@ class FeatureStore:
         `max_frames` is the model's limit in rows; the error states it in stream frames."""
         windows = self.windows(stream_id)
         view = windows[0].view
-        check_range(first_frame, last_frame, max_frames, fps=view.fps,
-                    feature_fps=view.feature_fps)
+        try:
+            check_range(first_frame, last_frame, max_frames, fps=view.fps,
+                        feature_fps=view.feature_fps)
+        except InvalidRequestError as exc:  # say what the stream holds, too
+            stored = (min(w.view.first_frame for w in windows),
+                      max(w.view.last_frame for w in windows))
+            raise InvalidRequestError(f"{exc}; stream {stream_id!r} holds frames "
+                                      f"{stored[0]}..{stored[1]} now") from None
         return select_frames([w.view for w in windows], stream_id, first_frame, last_frame)
 
     def frames_between(self, stream_id: str, start_us: int, end_us: int) -> tuple[int, int]:

@@ -96,6 +96,10 @@ def test_a_range_is_stitched_from_overlapping_windows():
         store.select("a", 20, 32, max_frames=64)
     with pytest.raises(InvalidRequestError, match="over the model's limit of 8"):
         store.select("a", 0, 10, max_frames=8)
+    # far past the stream's end: the error says what the stream holds, too
+    with pytest.raises(InvalidRequestError,
+                       match=r"limit of 8 frames at 20 fps .*; stream .a. holds frames 0\.\.37"):
+        store.select("a", 0, 1000, max_frames=8)
 
 
 def test_a_time_range_maps_to_the_frames_captured_in_it():
