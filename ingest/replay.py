@@ -9,7 +9,12 @@ resamples every file to one rate; `--units/--up-axis/--handedness` say the files
 their layout's convention, and replay rewrites them into it. Frame numbers start at
 `--start-frame`; capture times come from the wall clock when a frame is sent (or from the
 nominal schedule with `--as-fast-as-possible`). Records are keyed by stream id, as capture
-systems must do.
+systems must do. `--frames-per-record N` sends each stream's frames N at a time as
+`FrameBatch` records (header `mochat-type: frame-batch`), as a capture gateway that forwards
+a packet every few frames does: a batch goes out when its last frame is due (so it adds up
+to (N - 1) / fps of latency), each frame keeping its own capture time. The default, 1,
+sends one `Frame` record per frame, as a gateway forwarding each frame of a
+one-frame-per-packet SDK (NatNet, Xsens MVN's network streamer) does.
 
     mochat replay walk.bvh new_joints/000001.npy --streams 4 --bootstrap-servers 127.0.0.1:9092
     mochat replay a.bvh --bootstrap-servers kafka:9093 --security-protocol SASL_SSL \
@@ -53,6 +58,7 @@ class ReplayStats:
     frames_sent: int
     seconds: float
     max_lag_ms: float  # how far behind the real-time schedule sending fell
+    records_sent: int = 0
 
 
 def motion_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -127,19 +133,29 @@ SendFn = Callable[[ReplayStream, int, bytes], object]
 
 
 async def replay(streams: Sequence[ReplayStream], send: SendFn, *, realtime: bool = True,
-                 loops: int = 1) -> ReplayStats:
+                 loops: int = 1, frames_per_record: int = 1) -> ReplayStats:
     """Call `send(stream, frame_index, payload)` for every frame of every stream, each
     stream at its own rate: its frame k is due at t0 + k / its fps.
 
     Frames go out in due order (streams in order on ties); with `loops` > 1 each motion
     repeats with frame numbers continuing. In real time a late schedule is caught up and
     the worst lag is reported; otherwise capture times follow the nominal schedule.
+    With `frames_per_record` N > 1 the payload is a FrameBatch of the stream's next N frames
+    (fewer at its end), sent when its last frame is due, and `frame_index` is its first
+    frame's.
     """
-    from ingest.codec import encode_frame
+    from ingest.codec import encode_frame, encode_frame_batch
 
+    if frames_per_record < 1:
+        raise ConfigError(f"--frames-per-record must be >= 1, got {frames_per_record}")
     t0, wall0_us = time.monotonic(), int(time.time() * 1e6)
-    due: list[tuple[float, int, int]] = [(0.0, i, 0) for i in range(len(streams))]  # s, i, k
-    sent, max_lag = 0, 0.0
+    # (due s of the batch's last frame, stream, its first tick)
+    due: list[tuple[float, int, int]] = [
+        ((min(frames_per_record, s.num_frames * loops) - 1) / s.fps, i, 0)
+        for i, s in enumerate(streams)]
+    heapq.heapify(due)
+    sent = records = 0
+    max_lag = 0.0
     while due:
         at_s, i, tick = heapq.heappop(due)
         s = streams[i]
@@ -149,35 +165,50 @@ async def replay(streams: Sequence[ReplayStream], send: SendFn, *, realtime: boo
                 await asyncio.sleep(-lag)
             else:
                 max_lag = max(max_lag, lag)
-        capture_us = int(time.time() * 1e6) if realtime else wall0_us + round(at_s * 1e6)
+        end = min(tick + frames_per_record, s.num_frames * loops)
+        # the last frame is captured now (or on schedule); the earlier ones 1/fps apart
+        last_us = int(time.time() * 1e6) if realtime else wall0_us + round(at_s * 1e6)
+        times = [last_us - round((end - 1 - t) * 1e6 / s.fps) for t in range(tick, end)]
         index = s.start_frame + tick
-        payload = encode_frame(s.stream_id, index, s.joints[tick % s.num_frames],
-                               layout=s.layout, capture_time_us=capture_us, fps=s.fps)
+        if frames_per_record == 1:
+            payload = encode_frame(s.stream_id, index, s.joints[tick % s.num_frames],
+                                   layout=s.layout, capture_time_us=times[0], fps=s.fps)
+        else:
+            rows = np.arange(tick, end) % s.num_frames
+            payload = encode_frame_batch(s.stream_id, index, s.joints[rows], layout=s.layout,
+                                         capture_times_us=times, fps=s.fps)
         result = send(s, index, payload)
         if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
             await result
-        sent += 1
-        if tick + 1 < s.num_frames * loops:
-            heapq.heappush(due, ((tick + 1) / s.fps, i, tick + 1))
-        if not realtime and sent % 256 == 0:
+        sent += end - tick
+        records += 1
+        if end < s.num_frames * loops:
+            last = min(end + frames_per_record, s.num_frames * loops) - 1
+            heapq.heappush(due, (last / s.fps, i, end))
+        if not realtime and records % 256 == 0:
             await asyncio.sleep(0)  # let the producer's sender run
-    return ReplayStats(sent, time.monotonic() - t0, 1000.0 * max_lag)
+    return ReplayStats(sent, time.monotonic() - t0, 1000.0 * max_lag, records)
 
 
 async def replay_to_kafka(streams: Sequence[ReplayStream], topic: str,
                           client_kwargs: dict, *, realtime: bool = True,
-                          loops: int = 1) -> ReplayStats:
-    """Produce the streams to `topic` (acks=all, keyed by stream id) and flush."""
+                          loops: int = 1, frames_per_record: int = 1) -> ReplayStats:
+    """Produce the streams to `topic` (acks=all, keyed by stream id) and flush; batches of
+    `frames_per_record` > 1 as FrameBatch records."""
     from aiokafka import AIOKafkaProducer
 
+    from ingest.codec import FRAME_BATCH_HEADERS
+
+    headers = FRAME_BATCH_HEADERS if frames_per_record > 1 else None
     producer = AIOKafkaProducer(**client_kwargs, acks="all", linger_ms=2,
                                 max_batch_size=256 * 1024)
     await producer.start()
     try:
         keys = {s.stream_id: s.stream_id.encode() for s in streams}
         stats = await replay(
-            streams, lambda s, _i, payload: producer.send(topic, payload, key=keys[s.stream_id]),
-            realtime=realtime, loops=loops)
+            streams, lambda s, _i, payload: producer.send(topic, payload, key=keys[s.stream_id],
+                                                          headers=headers),
+            realtime=realtime, loops=loops, frames_per_record=frames_per_record)
         await producer.flush()
     finally:
         await producer.stop()
@@ -217,6 +248,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream-prefix", default="replay", help="stream ids are PREFIX-<i>")
     p.add_argument("--start-frame", type=int, default=0, help="frame number of frame 0")
     p.add_argument("--loops", type=int, default=1, help="play each motion this many times")
+    p.add_argument("--frames-per-record", type=int, default=1,
+                   help="frames per record: N > 1 sends FrameBatch records of N frames (header "
+                        "mochat-type: frame-batch), each sent when its last frame is due, as a "
+                        "gateway forwarding a packet every N frames does (e.g. 6 at 120 fps: "
+                        "every 50 ms); 1 (default) sends one Frame record per frame")
     p.add_argument("--stagger-frames", type=int, default=0,
                    help="stream i starts at frame number start + i * STAGGER, so that the "
                         "streams' windows do not all close at the same moment")
@@ -237,10 +273,11 @@ def run_cli(args: argparse.Namespace) -> int:
                     "handedness": args.handedness})
     stats = asyncio.run(replay_to_kafka(streams, args.topic, kafka,
                                         realtime=not args.as_fast_as_possible,
-                                        loops=args.loops))
+                                        loops=args.loops,
+                                        frames_per_record=args.frames_per_record))
     rate = stats.frames_sent / max(stats.seconds, 1e-9)
     kinds = sorted({f"{s.layout} at {s.fps:g} fps" for s in streams})
     print(f"sent {stats.frames_sent} frames of {len(streams)} streams ({', '.join(kinds)}) "  # noqa: T201
-          f"to {args.topic} in {stats.seconds:.2f} s ({rate:.0f} frames/s, worst lag "
-          f"{stats.max_lag_ms:.1f} ms)")
+          f"to {args.topic} in {stats.seconds:.2f} s ({rate:.0f} frames/s, "
+          f"{stats.records_sent} records, worst lag {stats.max_lag_ms:.1f} ms)")
     return 0

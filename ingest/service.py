@@ -8,6 +8,12 @@ Backpressure: above `max_inflight_windows` closed-but-unacknowledged windows, ev
 is paused, so memory stays bounded while the encoder is slow. Malformed frames go to the
 dead-letter topic with their original key and bytes and `reason`/`detail` headers.
 
+FrameBatch records (header `mochat-type: frame-batch`, frames.proto) are decoded, checked and
+windowed a block at a time (`Windower.add_block`). A batch whose shared fields are bad is
+dead-lettered whole; a frame of it that fails a per-frame check is dead-lettered alone: its
+value that frame as a `mochat.v1.Frame`, with the batch's `source`, the batch's size as
+`original_bytes` and a `frame_index` header; the batch's other frames are windowed.
+
 Poison records: every size is bounded before anything is decoded or produced (the
 `max_*` settings). A dead letter keeps at most `dlq_max_payload_bytes` of the record and
 `dlq_max_detail_bytes` of detail (headers `truncated`, `original_bytes` say so), so it
@@ -30,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +52,7 @@ from aiokafka.errors import (
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord
 
-from ingest.codec import decode_record
+from ingest.codec import DecodedBatch, decode_record, frame_payload, record_headers
 from ingest.encoder_client import EncoderClient
 from ingest.metrics import IngestMetrics
 from ingest.offsets import PartitionState
@@ -200,19 +207,49 @@ class IngestService:
 
     def _window_record(self, tp: TopicPartition, state: PartitionState,
                        record: ConsumerRecord, now_ms: float) -> None:
-        header_bytes = sum(len(k) + len(v or b"") for k, v in record.headers or ())
-        frame = decode_record(record.value, record.key, header_bytes=header_bytes,
-                              offset=record.offset, limits=self._limits)
-        if isinstance(frame, Rejection):
+        header_bytes, record_type = record_headers(record.headers)
+        decoded = decode_record(record.value, record.key, header_bytes=header_bytes,
+                                offset=record.offset, limits=self._limits,
+                                record_type=record_type)
+        if isinstance(decoded, Rejection):
             self._frame_counters[FrameOutcome.REJECTED].inc()
-            self._dead_letter(tp, state, record, frame)
+            self._dead_letter(tp, state, record, decoded)
             return
-        result = state.windower.add(frame, now_ms)
+        if isinstance(decoded, DecodedBatch):
+            self._window_batch(tp, state, record, decoded, now_ms)
+            return
+        result = state.windower.add(decoded, now_ms)
         self._frame_counters[result.outcome].inc()
         if result.rejection is not None:
             self._dead_letter(tp, state, record, result.rejection)
         for window in result.windows:
             self._submit(state, window)
+
+    def _window_batch(self, tp: TopicPartition, state: PartitionState,
+                      record: ConsumerRecord, batch: DecodedBatch, now_ms: float) -> None:
+        """A FrameBatch: its good runs go to the windower as blocks; each frame that failed a
+        check (decoding's or the windower's) is dead-lettered on its own, unless every frame
+        failed (a layout or rate other than the stream's, say): then the record, once."""
+        rejected = list(batch.rejected)
+        outcomes: Counter[FrameOutcome] = Counter({FrameOutcome.REJECTED: len(rejected)})
+        for run in batch.runs():
+            result = state.windower.add_block(run, now_ms)
+            outcomes.update(result.outcomes)
+            rejected.extend(result.rejections)
+            for window in result.windows:
+                self._submit(state, window)
+        for outcome, count in outcomes.items():
+            if count:
+                self._frame_counters[outcome].inc(count)
+        n = batch.block.num_frames
+        if n > 1 and len(rejected) == n:
+            first = min(rejected, key=lambda r: r[0])[1]
+            self._dead_letter(tp, state, record, Rejection(
+                first.reason, f"all {n} frames of the batch; the first: {first.detail}"))
+            return
+        for index, rejection in sorted(rejected, key=lambda r: r[0]):
+            self._dead_letter(tp, state, record, rejection, frame_index=index,
+                              value=frame_payload(batch.block, index))
 
     def _submit(self, state: PartitionState, window: Window) -> None:
         state.hold(window.min_offset)
@@ -222,16 +259,21 @@ class IngestService:
         self._queue.put_nowait(_Pending(state, window))
 
     def _dead_letter(self, tp: TopicPartition, state: PartitionState, record: ConsumerRecord,
-                     rejection: Rejection) -> None:
+                     rejection: Rejection, *, frame_index: int | None = None,
+                     value: bytes | None = None) -> None:
+        """Dead-letter a record, or one frame of a batch record (`frame_index`; `value` is
+        then that frame as a Frame, or None to keep the record's own bytes)."""
         state.hold(record.offset)
         source = f"{tp.topic}/{tp.partition}/{record.offset}"
+        extra = [] if frame_index is None else [("frame_index", str(frame_index).encode())]
         task = asyncio.create_task(self._guard(self._send_dead_letter(
-            state, record.offset, record.key, record.value, rejection, source)))
+            state, record.offset, record.key, record.value if value is None else value,
+            rejection, source, original_bytes=len(record.value or b""), extra=extra)))
         self._dlq_tasks.add(task)
         task.add_done_callback(self._dlq_tasks.discard)
 
     def _dead_letter_record(self, key: bytes | None, value: bytes | None,
-                            rejection: Rejection, source: str
+                            rejection: Rejection, source: str, original_bytes: int | None = None
                             ) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
         """(key, value, headers) of a dead letter: the reason whole, everything else cut to
         its limit, and what was cut and how big it was said in headers."""
@@ -246,20 +288,26 @@ class IngestService:
         if len(detail) < len(rejection.detail.encode("utf-8", "replace")):
             cut.append("detail")
         headers = [("reason", rejection.reason.value.encode()), ("detail", detail),
-                   ("source", cut_utf8(source, 512)), ("original_bytes", str(size).encode())]
+                   ("source", cut_utf8(source, 512)),
+                   ("original_bytes", str(size if original_bytes is None
+                                          else original_bytes).encode())]
         if cut:
             headers.append(("truncated", ",".join(cut).encode()))
         return key, value, headers
 
     async def _send_dead_letter(self, state: PartitionState | None, offset: int,
                                 key: bytes | None, value: bytes | None, rejection: Rejection,
-                                source: str) -> None:
+                                source: str, *, original_bytes: int | None = None,
+                                extra: list[tuple[str, bytes]] | None = None) -> None:
         """Produce a dead letter and wait for it; then its offset may be committed. One the
         broker still finds too large goes again without the payload."""
         self.metrics.dead_letters.labels(rejection.reason.value).inc()
         log.info("dead_letter", reason=rejection.reason.value, detail=clip(rejection.detail),
-                 source=clip(source), original_bytes=len(value or b""))
-        key, value, headers = self._dead_letter_record(key, value, rejection, source)
+                 source=clip(source), **{k: v.decode() for k, v in extra or ()},
+                 original_bytes=len(value or b"") if original_bytes is None else original_bytes)
+        key, value, headers = self._dead_letter_record(key, value, rejection, source,
+                                                       original_bytes)
+        headers.extend(extra or ())
         try:
             await (await self.producer.send(self.settings.dlq_topic, value, key=key,
                                             headers=headers))

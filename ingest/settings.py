@@ -82,6 +82,8 @@ class IngestSettings(BaseSettings):
                                   "record's headers (default 4 KiB)")
     max_stream_id_chars: int = Field(256, ge=8, description="longest stream id (default 256)")
     max_layout_chars: int = Field(128, ge=8, description="longest layout name (default 128)")
+    max_batch_frames: int = Field(512, ge=1, description="most frames in one FrameBatch "
+                                  "record (default 512, 4.3 s at 120 fps)")
     max_request_bytes: int = Field(1024 * 1024, ge=64 * 1024, description="the producer's "
                                    "max_request_size (default 1 MiB, Kafka's): a features "
                                    "record over it is dead-lettered, not produced")
@@ -114,7 +116,8 @@ class IngestSettings(BaseSettings):
         return FrameLimits(max_record_bytes=self.max_record_bytes,
                            max_header_bytes=self.max_header_bytes,
                            max_stream_id_chars=self.max_stream_id_chars,
-                           max_layout_chars=self.max_layout_chars)
+                           max_layout_chars=self.max_layout_chars,
+                           max_batch_frames=self.max_batch_frames)
 
     def windowing(self) -> WindowingConfig:
         return WindowingConfig(

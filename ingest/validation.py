@@ -21,10 +21,11 @@ import numpy as np
 
 from mochat.errors import UnknownLayoutError
 from mochat.log import clip
-from mochat.skeleton import get_layout
+from mochat.skeleton import SkeletonLayout, get_layout
 from mochat.skeleton.layout import LAYOUT_FILE_SUFFIXES
 
 MAX_FPS = 1000.0  # the encoder service's limit too
+MAX_FRAME_INDEX = 2**63 - 1  # int64, the wire type of a frame number
 
 
 class DlqReason(StrEnum):
@@ -61,6 +62,7 @@ class FrameLimits:
     max_header_bytes: int = 4 * 1024
     max_stream_id_chars: int = 256
     max_layout_chars: int = 128
+    max_batch_frames: int = 512  # frames of one FrameBatch record (4.3 s at 120 fps)
 
 
 DEFAULT_LIMITS = FrameLimits()
@@ -117,11 +119,79 @@ def check_frame(stream_id: str, frame_index: int, layout: str, joints: np.ndarra
     """
     if not stream_id:
         return Rejection(DlqReason.MISSING_STREAM_ID, "frame has an empty stream_id")
+    rejection = check_strings(stream_id, layout, limits) or check_index(frame_index)
+    if rejection is not None:
+        return rejection
+    lay = check_rate_and_layout(fps, layout)
+    if isinstance(lay, Rejection):
+        return lay
+    if joints.ndim != 2 or joints.shape[1] != 3:
+        return Rejection(DlqReason.BAD_SHAPE,
+                         f"joints must be (J, 3), got {tuple(joints.shape)}")
+    if joints.shape[0] != lay.num_joints:
+        return _wrong_joint_count(lay, joints.shape[0])
+    if not np.isfinite(joints.sum()):  # NaN/inf anywhere (or values near float32 max)
+        return _NON_FINITE
+    return None
+
+
+def check_frames(stream_id: str, first_index: int, layout: str, joints: np.ndarray, *,
+                 fps: float, limits: FrameLimits = DEFAULT_LIMITS
+                 ) -> Rejection | list[tuple[int, Rejection]]:
+    """`check_frame` of every frame of a batch at once. joints: (N, J, 3), frame k is number
+    first_index + k.
+
+    What the frames share (stream id, layout, rate, the array's shape, the number of frames:
+    1 .. max_batch_frames) is checked once and fails the batch: a Rejection. Then the
+    per-frame checks run over the whole block (frame numbers from the first, one finite-sum
+    per frame) and give the frames that fail, as (position k, rejection) in ascending k; an
+    empty list when every frame is fine.
+    """
+    if not stream_id:
+        return Rejection(DlqReason.MISSING_STREAM_ID, "frame batch has an empty stream_id")
     too_long = check_strings(stream_id, layout, limits)
     if too_long is not None:
         return too_long
+    lay = check_rate_and_layout(fps, layout)
+    if isinstance(lay, Rejection):
+        return lay
+    if joints.ndim != 3 or joints.shape[2] != 3:
+        return Rejection(DlqReason.BAD_SHAPE,
+                         f"joints must be (N, J, 3), got {tuple(joints.shape)}")
+    n = joints.shape[0]
+    if n == 0:
+        return Rejection(DlqReason.BAD_SHAPE, "frame batch holds no frames (joints shape "
+                         f"{tuple(joints.shape)}); a batch holds N >= 1")
+    if n > limits.max_batch_frames:
+        return Rejection(DlqReason.TOO_LARGE, f"frame batch holds {n} frames, over the limit "
+                         f"of {limits.max_batch_frames} (max_batch_frames)")
+    if joints.shape[1] != lay.num_joints:
+        return _wrong_joint_count(lay, joints.shape[1])
+    bad: dict[int, Rejection] = {}
+    if first_index < 0 or first_index + n - 1 > MAX_FRAME_INDEX:  # a few frames at most
+        for k in range(n):
+            rejection = check_index(first_index + k)
+            if rejection is not None:
+                bad[k] = rejection
+    # One sum per frame, as check_frame sums one frame: the same frames fail.
+    finite = np.isfinite(joints.reshape(n, -1).sum(axis=1))  # (N,)
+    if not finite.all():
+        for k in np.flatnonzero(~finite).tolist():
+            bad.setdefault(k, _NON_FINITE)
+    return sorted(bad.items())
+
+
+def check_index(frame_index: int) -> Rejection | None:
     if frame_index < 0:
         return Rejection(DlqReason.ABSURD_FRAME_INDEX, f"negative frame index {frame_index}")
+    if frame_index > MAX_FRAME_INDEX:  # only a batch can name one (first + k)
+        return Rejection(DlqReason.ABSURD_FRAME_INDEX, f"frame index {frame_index} is over "
+                         f"the int64 limit {MAX_FRAME_INDEX}")
+    return None
+
+
+def check_rate_and_layout(fps: float, layout: str) -> SkeletonLayout | Rejection:
+    """The stream's rate and its layout (a registered name): the layout, or why not."""
     if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
         return Rejection(DlqReason.BAD_FPS, f"fps must be a finite rate in (0, {MAX_FPS:g}], "
                          f"got {fps!r}")
@@ -129,15 +199,14 @@ def check_frame(stream_id: str, frame_index: int, layout: str, joints: np.ndarra
         return Rejection(DlqReason.UNKNOWN_LAYOUT, f"layout {layout!r} is a file name; frames "
                          "name a registered layout")
     try:
-        lay = get_layout(layout)
+        return get_layout(layout)
     except UnknownLayoutError as err:
         return Rejection(DlqReason.UNKNOWN_LAYOUT, str(err))
-    if joints.ndim != 2 or joints.shape[1] != 3:
-        return Rejection(DlqReason.BAD_SHAPE,
-                         f"joints must be (J, 3), got {tuple(joints.shape)}")
-    if joints.shape[0] != lay.num_joints:
-        return Rejection(DlqReason.WRONG_JOINT_COUNT, f"layout {lay.name!r} has "
-                         f"{lay.num_joints} joints, frame has {joints.shape[0]}")
-    if not np.isfinite(joints.sum()):  # NaN/inf anywhere (or values near float32 max)
-        return Rejection(DlqReason.NON_FINITE, "joints contain NaN or inf")
-    return None
+
+
+def _wrong_joint_count(lay: SkeletonLayout, got: int) -> Rejection:
+    return Rejection(DlqReason.WRONG_JOINT_COUNT,
+                     f"layout {lay.name!r} has {lay.num_joints} joints, frame has {got}")
+
+
+_NON_FINITE = Rejection(DlqReason.NON_FINITE, "joints contain NaN or inf")

@@ -101,3 +101,32 @@ async def test_realtime_replay_paces_at_fps(tmp_path: Path) -> None:
     # (11 - 1) * 5 + 1 = 51 frames; the last is due 50 ticks = 0.5 s after the first
     assert stats.frames_sent == 51
     assert 0.45 <= stats.seconds < 1.5
+
+
+async def test_frames_per_record_sends_frame_batches_when_their_last_frame_is_due(
+        tmp_path: Path) -> None:
+    from ingest.codec import DecodedBatch, decode_frame_batch
+    from mochat.errors import ConfigError
+
+    joints = np.zeros((7, 22, 3), np.float32)
+    joints[:, 0, 0] = np.arange(7)
+    np.save(tmp_path / "m.npy", joints)
+    (stream,) = load_streams([tmp_path / "m.npy"], streams=1, fps=20.0)
+    sent: list[tuple[int, DecodedBatch]] = []
+
+    def record(_s, i: int, payload: bytes) -> None:  # noqa: ANN001
+        batch = decode_frame_batch(payload)
+        assert isinstance(batch, DecodedBatch)
+        sent.append((i, batch))
+
+    stats = await replay([stream], record, realtime=False, frames_per_record=3)
+    # 7 frames 3 at a time: 0..2, 3..5 and the rest, 6
+    assert [(i, b.block.first_frame, b.block.num_frames) for i, b in sent] == \
+        [(0, 0, 3), (3, 3, 3), (6, 6, 1)]
+    assert (stats.frames_sent, stats.records_sent) == (7, 3)
+    times = np.concatenate([b.block.capture_times_us for _, b in sent])
+    assert ((times - times[0]) // 1000).tolist() == [0, 50, 100, 150, 200, 250, 300]
+    joints_sent = np.concatenate([b.block.joints for _, b in sent])
+    assert joints_sent[:, 0, 0].tolist() == list(range(7))
+    with pytest.raises(ConfigError):
+        await replay([stream], record, realtime=False, frames_per_record=0)

@@ -30,6 +30,24 @@ class Frame(_message.Message):
     fps: float
     def __init__(self, stream_id: _Optional[str] = ..., frame_index: _Optional[int] = ..., capture_time_us: _Optional[int] = ..., layout: _Optional[str] = ..., joints: _Optional[_Union[Float32Array, _Mapping]] = ..., fps: _Optional[float] = ...) -> None: ...
 
+class FrameBatch(_message.Message):
+    __slots__ = ("stream_id", "first_frame_index", "first_capture_time_us", "capture_offsets_us", "layout", "fps", "joints")
+    STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FIRST_CAPTURE_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    CAPTURE_OFFSETS_US_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    JOINTS_FIELD_NUMBER: _ClassVar[int]
+    stream_id: str
+    first_frame_index: int
+    first_capture_time_us: int
+    capture_offsets_us: _containers.RepeatedScalarFieldContainer[int]
+    layout: str
+    fps: float
+    joints: Float32Array
+    def __init__(self, stream_id: _Optional[str] = ..., first_frame_index: _Optional[int] = ..., first_capture_time_us: _Optional[int] = ..., capture_offsets_us: _Optional[_Iterable[int]] = ..., layout: _Optional[str] = ..., fps: _Optional[float] = ..., joints: _Optional[_Union[Float32Array, _Mapping]] = ...) -> None: ...
+
 class MotionWindow(_message.Message):
     __slots__ = ("stream_id", "window_id", "first_frame", "last_frame", "fps", "layout", "joints", "first_capture_time_us", "last_capture_time_us", "interpolated_frames")
     STREAM_ID_FIELD_NUMBER: _ClassVar[int]
