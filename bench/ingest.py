@@ -1,10 +1,12 @@
 """Ingest pipeline on this machine: live 120 fps streams -> windows -> encoder -> features.
 
-    .venv/bin/python bench/ingest.py [--streams 25,50,75,100] [--seconds 12] [--size tiny]
+    .venv/bin/python bench/ingest.py [--streams 25,50,75,100] [--seconds 12]
+                                     [--model DIR | --size tiny] [--frames-per-record N]
                                      [--backlog-frames 60000] [--append BENCHMARKS.md]
 
 Everything runs locally, each part in its own process: the Tansu broker, `mochat serve
-encoder` (a JGSE export of `--size`, random weights), `python -m ingest`, and `mochat replay`
+encoder` (the shipped checkpoint's encoder exported to ONNX, or `--model`'s; `--size`: a
+random-weight JGSE of that size instead), `python -m ingest`, and `mochat replay`
 producing N streams at 120 fps in real time (stream i starts at frame 3*i so that windows do
 not all close at once). This process reads, side by side with the pipeline:
 - mocap.features: frame-to-feature latency = arrival of a window's features here minus the
@@ -78,6 +80,13 @@ class Level:
     def sustained(self) -> bool:
         return (self.ingest_consumed_all and self.windows >= self.windows_expected
                 and self.p99_ms < LATENCY_LIMIT_MS)
+
+
+def export_checkpoint(model: Path, out: Path) -> Path:
+    """`mochat export onnx` of a MoChat checkpoint's encoder (with its parity check)."""
+    subprocess.run([sys.executable, "-m", "mochat", "export", "onnx", "--checkpoint", str(model),
+                    "--out", str(out)], cwd=REPO, check=True, capture_output=True)
+    return out
 
 
 def export_model(size: str, out: Path) -> Path:
@@ -174,7 +183,8 @@ class Bench:
         """`mochat replay` of N streams of `frames` frames (rounded up to a 20 fps frame)."""
         cmd = [sys.executable, "-m", "mochat", "replay", str(self.motion(frames)), "--topic",
                topic, "--fps", str(FPS), "--streams", str(streams), "--stagger-frames", "3",
-               "--bootstrap-servers", self.bootstrap]
+               "--bootstrap-servers", self.bootstrap,
+               "--frames-per-record", str(self.args.frames_per_record)]
         if not realtime:
             cmd.append("--as-fast-as-possible")
         return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -314,6 +324,12 @@ async def run_backlog(bench: Bench, frames: int, streams: int = 50) -> Backlog:
                    pipeline_per_cpu_s=(f1 - f0) / (i1 - i0 + e1 - e0))
 
 
+def encoder_name(args: argparse.Namespace) -> str:
+    if args.size:
+        return f"JGSE `{args.size}`, random weights"
+    return f"`{args.model.name}` encoder, {args.frames_per_record} frame(s) per record"
+
+
 def report(args: argparse.Namespace, levels: list[Level], backlog: Backlog, seconds: float,
            load: tuple[float, float]) -> str:
     best = max((lv.streams for lv in levels if lv.sustained), default=0)
@@ -322,7 +338,7 @@ def report(args: argparse.Namespace, levels: list[Level], backlog: Backlog, seco
         "",
         f"`{' '.join(['.venv/bin/python', 'bench/ingest.py', *sys.argv[1:]])}` on "
         f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
-        f"Tansu broker, encoder service (JGSE `{args.size}`, random weights, "
+        f"Tansu broker, encoder service ({encoder_name(args)}, "
         f"{args.encoder_threads or 'default'} ORT thread(s)), ingest "
         f"worker, replay producer and this script's two readers all on this machine "
         f"(window_frames={args.window_frames}, step_frames={args.step_frames}, "
@@ -371,7 +387,8 @@ def run(args: argparse.Namespace) -> str:
     started, load0 = time.monotonic(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(topics={}) as broker:
         workdir = Path(tmp)
-        model = export_model(args.size, workdir / "encoder.onnx")
+        model = export_model(args.size, workdir / "encoder.onnx") if args.size else \
+            export_checkpoint(args.model, workdir / "encoder.onnx")
         port, enc_log = free_port(), workdir / "encoder.log"
         with open(enc_log, "wb") as log:
             encoder = subprocess.Popen(
@@ -394,7 +411,13 @@ def main() -> None:
     p.add_argument("--streams", default="25,50,75,100",
                    type=lambda s: [int(x) for x in s.split(",")])
     p.add_argument("--seconds", type=float, default=12.0, help="live replay per level")
-    p.add_argument("--size", default="tiny", help="JGSE size: tiny, small, paper")
+    p.add_argument("--model", type=Path, default=REPO / "models" / "mochat-smollm2-synth",
+                   help="MoChat checkpoint whose encoder runs (default: the shipped one)")
+    p.add_argument("--size", default=None,
+                   help="instead of --model: a random-weight JGSE of this size (tiny, small, "
+                        "paper)")
+    p.add_argument("--frames-per-record", type=int, default=1,
+                   help="frames per Kafka record (FrameBatch when > 1; default: %(default)s)")
     p.add_argument("--backlog-frames", type=int, default=60_000)
     p.add_argument("--encoder-threads", type=int, default=1,
                    help="ONNX Runtime intra-op threads of the encoder service (0 = ORT default)")
