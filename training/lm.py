@@ -54,7 +54,6 @@ class LMRecipe:
     encoder: str = ""  # encoder checkpoint (align); finetune starts from `init`
     init: str = ""  # a MoChat checkpoint to start from (finetune: the align output)
     model: dict[str, Any] = field(default_factory=dict)  # MoChatConfig fields (init: overrides)
-    encoder_views: list[str] | None = None  # read the motion in these views (EncoderConfig)
     tasks: list[str] | None = None
     limit_per_task: int | None = None
     seed: int = 0
@@ -70,7 +69,6 @@ class LMRecipe:
     mirror: list[str] = field(default_factory=list)  # tasks that also train on mirror images
     # gap kind (training.lm_data.GAP_KINDS) -> repeat factor, on top of `oversample`
     gap_oversample: dict[str, int] = field(default_factory=dict)
-    turn_gaps: int = 1  # the older spelling of `gap_oversample: {after_turn: N}`
     fresh_head: bool = False  # finetune: start the regression head anew instead of `init`'s
     head_lr: float | None = None  # the head's peak learning rate (default: lr)
     ce_per_sample: bool = False  # CE averaged per answer, then per batch (not per token)
@@ -94,9 +92,6 @@ class LMRecipe:
         if unknown := sorted(set(recipe.gap_oversample) - set(GAP_KINDS)):
             raise ConfigError(f"{path}: unknown gap kinds {unknown} in `gap_oversample`; "
                               f"expected some of {GAP_KINDS}")
-        if recipe.turn_gaps > 1 and "after_turn" in recipe.gap_oversample:
-            raise ConfigError(f"{path}: `turn_gaps` and `gap_oversample: {{after_turn: ...}}` "
-                              "say the same thing; keep one")
         if recipe.stage in ("finetune", "head") and not recipe.init:
             raise ConfigError(f"{path}: stage {recipe.stage!r} needs `init` (a MoChat "
                               "checkpoint)")
@@ -108,25 +103,26 @@ def build_model(recipe: LMRecipe) -> MoChat:
     if recipe.stage == "align":
         config = MoChatConfig(**recipe.model)
         llm, tokenizer = load_llm(config.llm)
-        model = MoChat(config, load_encoder(recipe.encoder, views=recipe.encoder_views), llm,
-                       tokenizer)
+        model = MoChat(config, load_encoder(recipe.encoder), llm, tokenizer)
         model.llm.requires_grad_(False)
         return model
     model = MoChat.from_pretrained(recipe.init, merge_adapter=False,
-                                   fresh_head=recipe.fresh_head, config=recipe.model,
-                                   encoder_views=recipe.encoder_views)
+                                   fresh_head=recipe.fresh_head, config=recipe.model)
     if hasattr(model.llm, "peft_config"):  # continue the init's own adapter
         if recipe.lora is None:
             raise ConfigError(f"init {recipe.init} holds a LoRA adapter: continue it with "
                               "`lora:` in the recipe, or merge it first")
-        own = model.llm.peft_config["default"]
+        own: Any = model.llm.peft_config["default"]  # a LoraConfig; peft types it loosely
         for key, name in (("r", "r"), ("alpha", "lora_alpha")):
             if key in recipe.lora and recipe.lora[key] != getattr(own, name):
                 raise ConfigError(f"init {recipe.init}: its adapter has {key} "
                                   f"{getattr(own, name)}; a continued adapter keeps it (the "
                                   f"recipe asks for {recipe.lora[key]})")
-        if recipe.lora.get("target_modules"):
-            model.llm = widen_adapter(model.llm, recipe.lora["target_modules"], recipe.init)
+        targets = recipe.lora.get("target_modules")
+        if targets and set(targets) != set(own.target_modules):
+            raise ConfigError(f"init {recipe.init}: its adapter targets "
+                              f"{sorted(own.target_modules)}; a continued adapter keeps them "
+                              f"(the recipe asks for {sorted(targets)})")
     elif recipe.lora is not None:
         from peft import LoraConfig, get_peft_model
 
@@ -140,35 +136,6 @@ def build_model(recipe: LMRecipe) -> MoChat:
     else:
         model.llm.requires_grad_(True)
     return model
-
-
-def widen_adapter(llm: Any, target_modules: list[str], init: str) -> Any:
-    """Continue a LoRA adapter on more modules (e.g. the MLPs as well as attention): the
-    adapter's own weights are kept and the new modules start at B = 0, so the model computes
-    what it did. r and alpha stay the adapter's own."""
-    from peft import (
-        LoraConfig,
-        get_peft_model,
-        get_peft_model_state_dict,
-        set_peft_model_state_dict,
-    )
-
-    old = llm.peft_config["default"]
-    have = set(old.target_modules)
-    targets = have | set(target_modules)
-    if targets == have:
-        return llm
-    state = get_peft_model_state_dict(llm)
-    with quiet_loading():
-        wider = get_peft_model(llm.unload(), LoraConfig(
-            r=old.r, lora_alpha=old.lora_alpha, lora_dropout=old.lora_dropout,
-            target_modules=sorted(targets), task_type="CAUSAL_LM"))
-    loaded: Any = set_peft_model_state_dict(wider, state)  # peft's stub types it loosely
-    if loaded.unexpected_keys:
-        raise ConfigError(f"init {init}: adapter weights with no module after widening: "
-                          f"{loaded.unexpected_keys[:3]}")
-    log.info("adapter widened", added=sorted(targets - have))
-    return wider
 
 
 def lr_at(recipe: LMRecipe, step: int) -> float:
@@ -242,12 +209,9 @@ def training_rows(recipe: LMRecipe) -> list[dict]:
     rows += [mirror_dialogue(r) for r in rows if r.get("task") in recipe.mirror]
     for task, factor in recipe.oversample.items():  # e.g. the small general set
         rows += [r for r in rows if r.get("task") == task] * (factor - 1)
-    repeats = dict(recipe.gap_oversample)  # e.g. side steps and turns, the kinds read wrong
-    if recipe.turn_gaps > 1:
-        repeats = {"after_turn": recipe.turn_gaps, **repeats}
-    if repeats:
+    if recipe.gap_oversample:  # e.g. side steps and turns, the kinds read wrong
         kinds = list(zip(rows, gap_kinds(rows, recipe.corpus), strict=True))
-        for kind, factor in repeats.items():
+        for kind, factor in recipe.gap_oversample.items():
             picked = [r for r, k in kinds if k == kind]
             rows += picked * (factor - 1)
             log.info("gap dialogues oversampled", kind=kind, rows=len(picked), factor=factor)

@@ -123,9 +123,6 @@ def build_head_model(recipe: LMRecipe) -> MoChat:
     if other:
         raise ConfigError(f"stage 'head' may change only {sorted(head_keys)} of the model, "
                           f"not {sorted(other)}")
-    if recipe.encoder_views is not None:
-        raise ConfigError("stage 'head' trains the head only: change `encoder_views` in a "
-                          "finetune stage, which trains the projector that reads them")
     if {"head", "head_hidden"} & set(recipe.model) and not recipe.fresh_head:
         raise ConfigError("changing the head's layout (head, head_hidden) needs "
                           "`fresh_head: true`")

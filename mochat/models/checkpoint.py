@@ -9,7 +9,6 @@ checkpoint keeps its encoder in an `encoder/` subdirectory of this same format, 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -82,10 +81,10 @@ def read_encoder_metadata(directory: str | Path) -> dict:
     return json.loads((encoder_dir(directory) / CONFIG_FILE).read_text())
 
 
-def load_encoder(directory: str | Path, *, map_location: str | torch.device = "cpu",
-                 views: Sequence[str] | None = None) -> SkeletonEncoder:
-    """Rebuild an encoder from an encoder or full MoChat checkpoint directory, in eval mode;
-    `views` reads the motion in those views instead of the saved ones (same weights)."""
+def load_encoder(directory: str | Path, *, map_location: str | torch.device = "cpu"
+                 ) -> SkeletonEncoder:
+    """Rebuild an encoder from an encoder or full MoChat checkpoint directory, in eval mode
+    (in the views it was saved with)."""
     path = encoder_dir(directory)
     meta = json.loads((path / CONFIG_FILE).read_text())
     if meta.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
@@ -93,7 +92,7 @@ def load_encoder(directory: str | Path, *, map_location: str | torch.device = "c
                               f"than this reader ({FORMAT_VERSION})")
     known = {f.name for f in fields(EncoderConfig)}
     saved = {k: v for k, v in meta["config"].items() if k in known}
-    config = EncoderConfig(**{**saved, **({} if views is None else {"views": tuple(views)})})
+    config = EncoderConfig(**saved)
     model = build_encoder(meta["kind"], config, layout_from_dict(meta["layout_spec"]))
     state = load_file(str(path / WEIGHTS_FILE), device=str(map_location))
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -24,46 +24,6 @@ def build_projector(kind: str, motion_dim: int, llm_dim: int) -> nn.Module:
     raise ValueError(f"unknown projector {kind!r}; expected 'linear' or 'mlp2x_gelu'")
 
 
-def mlp_from_linear(weight: Tensor, bias: Tensor, mlp: nn.Sequential) -> dict[str, Tensor]:
-    """The state of an `mlp2x_gelu` projector that computes what a linear one (weight, bias)
-    does, to continue a linear-projector checkpoint with the MLP's capacity.
-
-    GELU(x) - GELU(-x) = x, so hidden units 0..D_m-1 take +x and D_m..2D_m-1 take -x, and the
-    second layer maps their difference through `weight`. The other hidden units keep `mlp`'s
-    own first-layer init and start with zero output weights.
-    """
-    first, second = mlp[0], mlp[2]
-    if not (isinstance(first, nn.Linear) and isinstance(second, nn.Linear)):
-        raise TypeError(f"not an mlp2x_gelu projector: {mlp}")
-    out_dim, in_dim = weight.shape
-    if 2 * in_dim > first.out_features:
-        raise ValueError(f"cannot widen a {in_dim}->{out_dim} linear projector exactly: the MLP "
-                         f"needs >= {2 * in_dim} hidden units, it has {first.out_features}")
-    eye = torch.eye(in_dim, dtype=weight.dtype)
-    w1 = first.weight.detach().clone()
-    b1 = first.bias.detach().clone()
-    w1[:2 * in_dim] = torch.cat([eye, -eye])
-    b1[:2 * in_dim] = 0.0
-    w2 = torch.zeros_like(second.weight)
-    w2[:, :2 * in_dim] = torch.cat([weight, -weight], dim=1)
-    return {"0.weight": w1, "0.bias": b1, "2.weight": w2, "2.bias": bias.clone()}
-
-
-def widen_inputs(weight: Tensor, view_dims: dict[str, int]) -> Tensor:
-    """(D_out, D) -> (D_out, sum of view_dims): a layer that read one view of D encoder
-    features, widened to read the views side by side. Each view of width D (a trunk view)
-    gets weight / (their number), the others (heading) zero weights, so where the trunk
-    views agree (a motion without turns) the layer computes what it did before."""
-    old = weight.shape[1]
-    trunk = [v for v, d in view_dims.items() if d == old]
-    if not trunk:
-        raise ValueError(f"cannot widen a layer reading {old} features to views {view_dims}: "
-                         f"none of them is {old} wide")
-    parts = [weight / len(trunk) if d == old else weight.new_zeros(weight.shape[0], d)
-             for d in view_dims.values()]
-    return torch.cat(parts, dim=1)
-
-
 def pool_time(features: Tensor, mask: Tensor, factor: int) -> tuple[Tensor, Tensor]:
     """Average every `factor` frames: (B, T, D), (B, T) -> (B, N, D), (B, N)."""
     if factor == 1:

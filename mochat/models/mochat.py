@@ -10,7 +10,6 @@ resized, and any Hugging Face causal LM plugs in unchanged.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,8 @@ from mochat.models.layers import (
     build_projector,
     diou_loss,
     expected_tokens,
-    mlp_from_linear,
     pool_time,
     splice_motion,
-    widen_inputs,
 )
 
 CONFIG_FILE = "mochat_config.json"
@@ -317,16 +314,14 @@ class MoChat(nn.Module):
     def from_pretrained(cls, directory: str | Path, *, llm: str | None = None,
                         merge_adapter: bool = True, fresh_head: bool = False,
                         config: dict[str, Any] | None = None,
-                        encoder_views: Sequence[str] | None = None,
                         verbose: bool = False) -> MoChat:
         """Rebuild a saved model. A LoRA adapter is merged for inference; with
         `merge_adapter=False` it stays a trainable PeftModel (to continue fine-tuning it).
         `fresh_head` keeps the regression head newly initialised instead of loading it (to
         retrain a head whose layout changed on top of a trained model); `config` overrides
-        saved MoChatConfig fields (e.g. {"head": "frames"} with `fresh_head`);
-        `encoder_views` has the saved encoder read the motion in those views (the projector
-        widened to match, see `load_trainable_state`). Loading is quiet unless `verbose`
-        (`mochat.models.llm.quiet_loading`)."""
+        saved MoChatConfig fields (e.g. {"head": "frames"} with `fresh_head`); fields the
+        saved config has and MoChatConfig no longer does are ignored. Loading is quiet unless
+        `verbose` (`mochat.models.llm.quiet_loading`)."""
         from mochat.models.llm import load_llm, quiet_loading
 
         root = Path(directory)
@@ -351,27 +346,16 @@ class MoChat(nn.Module):
                                                  is_trainable=not merge_adapter)
             if merge_adapter:
                 base = base.merge_and_unload()
-        model = cls(model_config, load_encoder(root, views=encoder_views), base, tokenizer)
+        model = cls(model_config, load_encoder(root), base, tokenizer)
         model.load_trainable_state(root, skip=("head.",) if fresh_head else ())
         return model.eval()
 
     def load_trainable_state(self, directory: str | Path, *, skip: tuple[str, ...] = ()
                              ) -> None:
         """Load projector, head and frame-ID table from a checkpoint's mochat.safetensors;
-        names starting with a `skip` prefix keep their current values. A linear projector
-        loads into an `mlp2x_gelu` one as the same function (`mlp_from_linear`), and one
-        that read one encoder view into one that reads several (`widen_inputs`)."""
+        names starting with a `skip` prefix keep their current values."""
         path = Path(directory) / WEIGHTS_FILE
         state = {k: v for k, v in load_file(str(path)).items() if not k.startswith(skip)}
-        first = "projector.weight" if "projector.weight" in state else "projector.0.weight"
-        if first in state and state[first].shape[1] != self.encoder.feature_dim:
-            # an encoder continued with more views: each view gets a share of the weights
-            state[first] = widen_inputs(state[first], self.encoder.view_dims())
-        if "projector.weight" in state and isinstance(self.projector, nn.Sequential):
-            # a linear checkpoint continued as mlp2x_gelu: the same function to start from
-            linear = state.pop("projector.weight"), state.pop("projector.bias")
-            state.update({f"projector.{k}": v
-                          for k, v in mlp_from_linear(*linear, self.projector).items()})
         missing = {k for k in self.trainable_state() if not k.startswith(skip)} - set(state)
         if missing:
             raise DataFormatError(f"{path}: missing {sorted(missing)[:5]}")

@@ -148,10 +148,10 @@ def test_training_rows_repeat_each_gap_kind_by_its_factor(tmp_path):
     dialogues.write_text("".join(json.dumps(r) + "\n" for r in rows))
     recipe = LMRecipe(stage="finetune", corpus=str(corpus), dialogues=str(dialogues),
                       out_dir=str(tmp_path / "out"), init="x", mirror=["spatial_gap"],
-                      gap_oversample={"turn": 3}, turn_gaps=2)
+                      gap_oversample={"turn": 3, "after_turn": 2})
     ids = Counter(r["id"] for r in training_rows(recipe))
-    # the turn question and its mirror image three times each, the one after the turn twice
-    # (`turn_gaps`, the older spelling of `after_turn`), everything else once
+    # the turn question and its mirror image three times each, the one after the turn twice,
+    # everything else once
     assert ids == {"row-0": 1, "row-0~mirror": 1, "row-1": 3, "row-1~mirror": 3, "row-2": 1,
                    "row-3": 2, "row-3~mirror": 2}
 
