@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -15,6 +16,7 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from ingest.windowing import StreamFrame, Windower
 
@@ -27,6 +29,17 @@ FAST_GROUP = dict(session_timeout_ms=3000, heartbeat_interval_ms=300, rebalance_
 # Windows of 32 frames every 16 (min 16, grace 2) for the 120 fps streams of the crash and
 # rebalance tests: many short windows per stream.
 SHORT_AT_120 = dict(window_s=32 / 120, step_s=16 / 120, min_s=16 / 120, grace_ms=2000 / 120)
+
+
+@contextlib.asynccontextmanager
+async def running_ingest(settings: IngestSettings) -> AsyncIterator[IngestService]:
+    """An ingest service started with `settings`, stopped on exit."""
+    service = IngestService(settings)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
 
 
 def start_encoder(model: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:

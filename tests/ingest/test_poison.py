@@ -9,32 +9,18 @@ Settings as in test_service.py (window_s=1.6, step_s=0.8 at 20 fps: 32-frame win
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 import numpy as np
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from ingest.codec import encode_frame
-from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from protos.mochat.v1 import frames_pb2
-from tests.ingest.helpers import committed_offsets, read_topic, wait_until
+from tests.ingest.helpers import committed_offsets, read_topic, running_ingest, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 MIB = 1024 * 1024
 POSE = np.eye(22, 3, dtype=np.float32)
-
-
-@contextlib.asynccontextmanager
-async def running(settings: IngestSettings) -> AsyncIterator[IngestService]:
-    service = IngestService(settings)
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 def frame(stream_id: str, index: int, *, layout: str = "smpl22") -> bytes:
@@ -75,7 +61,7 @@ async def test_poison_records_are_dead_lettered_and_the_good_stream_is_windowed(
         if i % 8 == 4 and i // 8 < len(bad):
             records.append(bad[i // 8][1:])
     await produce(settings, records)
-    async with running(settings) as service:
+    async with running_ingest(settings) as service:
         dlq = await read_topic(settings.kafka.bootstrap_servers, settings.dlq_topic,
                                until=lambda r: len(r) >= len(bad))
         feats = await read_topic(settings.kafka.bootstrap_servers, settings.features_topic,
@@ -98,7 +84,7 @@ async def test_poison_records_are_dead_lettered_and_the_good_stream_is_windowed(
                                    settings.group_id)
     assert sum(off or 0 for off in done.values()) == len(records)
     # a restart reads nothing again and does not fail
-    async with running(settings) as again:
+    async with running_ingest(settings) as again:
         assert await wait_until(lambda: bool(again.partitions), 10.0)
         await produce(settings, [bad[0][1:]])
         assert await wait_until(
@@ -115,7 +101,7 @@ async def test_a_features_record_over_max_request_bytes_is_dead_lettered_not_fat
     # the producer sees it: 3 dead letters (their payload cut to 1 KiB), no crash.
     settings = make_settings(kafka_topics(frames=1, features=1), encoder_address,
                              max_request_bytes=64 * 1024, dlq_max_payload_bytes=1024)
-    async with running(settings) as service:
+    async with running_ingest(settings) as service:
         service.settings = settings.model_copy(update={"max_request_bytes": 2000})
         await produce(settings, [(b"good", frame("good", i)) for i in range(48)])
         dlq = await read_topic(settings.kafka.bootstrap_servers, settings.dlq_topic,

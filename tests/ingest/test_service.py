@@ -10,15 +10,12 @@ when the stream goes quiet: 6 windows.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ingest.replay import load_streams, replay_to_kafka
-from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from mochat.skeleton import SMPL22, normalize
 from protos.convert import features_from_proto
@@ -27,21 +24,12 @@ from tests.ingest.helpers import (
     committed_offsets,
     motion_file,
     read_topic,
+    running_ingest,
     wait_until,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 EXPECTED_FIRST_FRAMES = [0, 16, 32, 48, 64, 80]  # see the module docstring
-
-
-@contextlib.asynccontextmanager
-async def running(settings: IngestSettings) -> AsyncIterator[IngestService]:
-    service = IngestService(settings)
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 def features_of(records) -> list[frames_pb2.MotionFeatures]:  # noqa: ANN001
@@ -74,7 +62,7 @@ async def test_replayed_file_yields_exactly_the_expected_windows_and_features(
     path = motion_file(tmp_path / "walk.npy", 100)
     settings = make_settings(kafka_topics(frames=2, features=2), encoder_address)
     streams = load_streams([path], streams=2, fps=20.0)  # .npy is 20 fps: no resampling
-    async with running(settings):
+    async with running_ingest(settings):
         await replay_to_kafka(streams, settings.frames_topic, settings.kafka.client_kwargs(),
                               realtime=False)
         records = await read_topic(settings.kafka.bootstrap_servers, settings.features_topic,
@@ -148,7 +136,7 @@ async def test_malformed_frames_go_to_the_dead_letter_topic(
         await producer.flush()
     finally:
         await producer.stop()
-    async with running(settings) as service:
+    async with running_ingest(settings) as service:
         dlq = await read_topic(settings.kafka.bootstrap_servers, settings.dlq_topic,
                                until=lambda r: len(r) >= len(bad))
         # 48 good frames: complete windows 0..31, 16..47; partial 32..47 (16 frames) at idle
@@ -171,7 +159,7 @@ async def test_slow_encoder_pauses_consumption_then_nothing_is_lost(
                              max_inflight_windows=4, encoder_max_batch=2,
                              encoder_concurrency=1)
     streams = load_streams([motion_file(tmp_path / "m.npy", 100)], streams=4, fps=20.0)
-    async with running(settings) as service:
+    async with running_ingest(settings) as service:
         await replay_to_kafka(streams, settings.frames_topic, settings.kafka.client_kwargs(),
                               realtime=False)
         assert await wait_until(lambda: service._paused, 10.0)  # noqa: SLF001

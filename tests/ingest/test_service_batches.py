@@ -8,8 +8,6 @@ after 1 s. A 100-frame stream yields windows 0, 16, 32, 48, 64 and the partial 8
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -18,24 +16,19 @@ from aiokafka import AIOKafkaProducer
 
 from ingest.codec import FRAME_BATCH_HEADERS, encode_frame, encode_frame_batch
 from ingest.replay import load_streams, replay_to_kafka
-from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from protos.convert import features_from_proto
 from protos.mochat.v1 import frames_pb2
-from tests.ingest.helpers import committed_offsets, motion_file, read_topic, wait_until
+from tests.ingest.helpers import (
+    committed_offsets,
+    motion_file,
+    read_topic,
+    running_ingest,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 Record = tuple[bytes, bytes, list[tuple[str, bytes]] | None]  # key, value, headers
-
-
-@contextlib.asynccontextmanager
-async def running(settings: IngestSettings) -> AsyncIterator[IngestService]:
-    service = IngestService(settings)
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 async def produce(settings: IngestSettings, records: list[Record]) -> None:
@@ -86,7 +79,7 @@ async def test_batches_give_the_windows_and_features_of_the_same_frames_sent_sin
     # and `mochat replay --frames-per-record 6` of a 100-frame file: 17 FrameBatch records
     (replayed,) = load_streams([motion_file(tmp_path / "m.npy", 100)], streams=1,
                                prefix="replayed")
-    async with running(settings) as service:
+    async with running_ingest(settings) as service:
         await produce(settings, records)
         stats = await replay_to_kafka([replayed], settings.frames_topic,
                                       settings.kafka.client_kwargs(), realtime=False,
@@ -139,7 +132,7 @@ async def test_a_bad_frame_of_a_batch_is_dead_lettered_alone_and_bad_batches_who
         records.append(batch("good", joints, times, 8 * k, 8))
         if k < len(bad):
             records.append(bad[k][1])
-    async with running(settings) as service:
+    async with running_ingest(settings) as service:
         await produce(settings, records)
         dlq = await read_topic(settings.kafka.bootstrap_servers, settings.dlq_topic,
                                until=lambda r: len(r) >= len(bad) + 1)

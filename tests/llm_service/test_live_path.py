@@ -11,8 +11,7 @@ fast stream's span is the slow one's, six times the frames from the start.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,13 @@ import pytest
 
 from ingest.broker import free_port
 from ingest.replay import load_streams, replay_to_kafka
-from ingest.service import IngestService
 from ingest.settings import IngestSettings
 from mochat.skeleton import resample
 from protos.mochat.v1 import llm_pb2
 from tests.ingest.helpers import (
     FAST_GROUP,
     expected_window_ids,
+    running_ingest,
     start_encoder,
     stop_process,
     wait_serving,
@@ -48,16 +47,6 @@ def encoder_service(encoder_onnx: Path, tmp_path: Path) -> Iterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         stop_process(proc)
-
-
-@contextlib.asynccontextmanager
-async def ingesting(settings: IngestSettings) -> AsyncIterator[IngestService]:
-    service = IngestService(settings)
-    await service.start()
-    try:
-        yield service
-    finally:
-        await service.stop()
 
 
 def motion_files(tmp_path: Path) -> tuple[Path, Path, int]:
@@ -94,7 +83,7 @@ async def test_a_120_fps_stream_is_answered_in_its_own_frames(
     async with running_server(gated, tiny_checkpoint, consume=True, start_from="earliest",
                               features_topic=topics["features"],
                               kafka={"bootstrap_servers": kafka_bootstrap}) as (server, stub):
-        async with ingesting(settings):
+        async with running_ingest(settings):
             await replay_to_kafka(fast + slow, settings.frames_topic,
                                   settings.kafka.client_kwargs(), realtime=False)
             store = server.runtime.store
