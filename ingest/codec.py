@@ -10,8 +10,10 @@ named by frame number, while the rest is kept.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -123,26 +125,38 @@ def decode_record(value: bytes | None, key: bytes | None, *, header_bytes: int =
     return check_key(key, stream_id) or decoded
 
 
+def _parse(message: Any, payload: bytes | None, rank: int,
+           what: str) -> tuple[Any, np.ndarray] | Rejection:
+    """A Frame or FrameBatch record value -> (message, its joints array of `rank`
+    dimensions, `what` in words), or the reason it is a dead letter. The shape is checked
+    against the byte count in Python ints, so no crafted shape overflows.
+    """
+    if not payload:
+        return Rejection(DlqReason.UNDECODABLE, "empty record value")
+    try:
+        msg = message.FromString(payload)
+    except DecodeError as err:
+        return Rejection(DlqReason.UNDECODABLE,
+                         f"not a {message.DESCRIPTOR.full_name}: {err}")
+    shape = tuple(msg.joints.shape)
+    data = msg.joints.data
+    if len(shape) != rank or len(data) != 4 * math.prod(shape):
+        return Rejection(DlqReason.BAD_SHAPE, f"joints: shape {shape[:4]} with {len(data)} "
+                         f"bytes is not {what} float32 array")
+    return msg, np.frombuffer(data, dtype=_LE_F32).reshape(shape)
+
+
 def decode_frame(payload: bytes | None, offset: int = -1, *,
                  limits: FrameLimits = DEFAULT_LIMITS) -> StreamFrame | Rejection:
     """Record value -> a checked frame, or the reason it belongs in the dead-letter topic.
 
     The hot path of the ingest worker (once per frame), so the array is read directly
-    rather than through protos.convert; the checks are the same. A shape is checked against
-    the byte count in Python ints, so no crafted shape overflows.
+    rather than through protos.convert; the checks are the same.
     """
-    if not payload:
-        return Rejection(DlqReason.UNDECODABLE, "empty record value")
-    try:
-        msg = frames_pb2.Frame.FromString(payload)
-    except DecodeError as err:
-        return Rejection(DlqReason.UNDECODABLE, f"not a mochat.v1.Frame: {err}")
-    shape = tuple(msg.joints.shape)
-    data = msg.joints.data
-    if len(shape) != 2 or len(data) != 4 * shape[0] * shape[1]:
-        return Rejection(DlqReason.BAD_SHAPE, f"joints: shape {shape[:4]} with {len(data)} "
-                         "bytes is not a (J, 3) float32 array")
-    joints = np.frombuffer(data, dtype=_LE_F32).reshape(shape)  # (J, 3)
+    parsed = _parse(frames_pb2.Frame, payload, 2, "a (J, 3)")
+    if isinstance(parsed, Rejection):
+        return parsed
+    msg, joints = parsed  # joints (J, 3)
     rejection = check_frame(msg.stream_id, msg.frame_index, msg.layout, joints, fps=msg.fps,
                             limits=limits)
     if rejection is not None:
@@ -157,21 +171,13 @@ def decode_frame_batch(payload: bytes | None, offset: int = -1, *,
     """Record value -> a checked batch (its frames, the failed ones named), or the reason
     the whole record belongs in the dead-letter topic.
 
-    One parse and one block of checks (`check_frames`) per record, not per frame; the shape
-    is checked against the byte count in Python ints, as for a frame.
+    One parse and one block of checks (`check_frames`) per record, not per frame.
     """
-    if not payload:
-        return Rejection(DlqReason.UNDECODABLE, "empty record value")
-    try:
-        msg = frames_pb2.FrameBatch.FromString(payload)
-    except DecodeError as err:
-        return Rejection(DlqReason.UNDECODABLE, f"not a mochat.v1.FrameBatch: {err}")
-    shape = tuple(msg.joints.shape)
-    data = msg.joints.data
-    if len(shape) != 3 or len(data) != 4 * shape[0] * shape[1] * shape[2]:
-        return Rejection(DlqReason.BAD_SHAPE, f"joints: shape {shape[:4]} with {len(data)} "
-                         "bytes is not an (N, J, 3) float32 array")
-    joints = np.frombuffer(data, dtype=_LE_F32).reshape(shape)  # (N, J, 3)
+    parsed = _parse(frames_pb2.FrameBatch, payload, 3, "an (N, J, 3)")
+    if isinstance(parsed, Rejection):
+        return parsed
+    msg, joints = parsed  # joints (N, J, 3)
+    shape = joints.shape
     first = msg.first_frame_index
     checked = check_frames(msg.stream_id, first, msg.layout, joints, fps=msg.fps,
                            limits=limits)

@@ -117,14 +117,12 @@ def check_frame(stream_id: str, frame_index: int, layout: str, joints: np.ndarra
     Windows are set in seconds and cut in each stream's frames, so every frame must state
     its stream's rate (`Frame.fps`, finite, > 0 and <= MAX_FPS).
     """
-    if not stream_id:
-        return Rejection(DlqReason.MISSING_STREAM_ID, "frame has an empty stream_id")
-    rejection = check_strings(stream_id, layout, limits) or check_index(frame_index)
-    if rejection is not None:
-        return rejection
-    lay = check_rate_and_layout(fps, layout)
+    lay = _check_stream("frame", stream_id, layout, fps, limits)
     if isinstance(lay, Rejection):
         return lay
+    rejection = check_index(frame_index)
+    if rejection is not None:
+        return rejection
     if joints.ndim != 2 or joints.shape[1] != 3:
         return Rejection(DlqReason.BAD_SHAPE,
                          f"joints must be (J, 3), got {tuple(joints.shape)}")
@@ -147,12 +145,7 @@ def check_frames(stream_id: str, first_index: int, layout: str, joints: np.ndarr
     per frame) and give the frames that fail, as (position k, rejection) in ascending k; an
     empty list when every frame is fine.
     """
-    if not stream_id:
-        return Rejection(DlqReason.MISSING_STREAM_ID, "frame batch has an empty stream_id")
-    too_long = check_strings(stream_id, layout, limits)
-    if too_long is not None:
-        return too_long
-    lay = check_rate_and_layout(fps, layout)
+    lay = _check_stream("frame batch", stream_id, layout, fps, limits)
     if isinstance(lay, Rejection):
         return lay
     if joints.ndim != 3 or joints.shape[2] != 3:
@@ -179,6 +172,15 @@ def check_frames(stream_id: str, first_index: int, layout: str, joints: np.ndarr
         for k in np.flatnonzero(~finite).tolist():
             bad.setdefault(k, _NON_FINITE)
     return sorted(bad.items())
+
+
+def _check_stream(what: str, stream_id: str, layout: str, fps: float,
+                  limits: FrameLimits) -> SkeletonLayout | Rejection:
+    """What a frame or a batch (`what`) says about its stream: id, string sizes, rate and
+    layout. The layout, or why the record is a dead letter."""
+    if not stream_id:
+        return Rejection(DlqReason.MISSING_STREAM_ID, f"{what} has an empty stream_id")
+    return check_strings(stream_id, layout, limits) or check_rate_and_layout(fps, layout)
 
 
 def check_index(frame_index: int) -> Rejection | None:

@@ -185,9 +185,16 @@ async def test_live_questions_overtake_batch_ones(gated: GatedPipeline, tiny_che
     assert gated.questions() == ["first", "live", "batch"]
 
 
-async def test_queued_questions_are_answered_in_one_batch(gated: GatedPipeline,
-                                                          tiny_checkpoint: Path):
-    async with running_server(gated, tiny_checkpoint, max_batch=8, scheduler="static") as (
+@pytest.mark.parametrize("scheduler, answered_in, calls", [
+    # static: the three wait for "first", then run as one batch
+    ("static", [1, 3, 3, 3], [1, 3, 3, 3]),
+    # continuous: the three join "first" at its next step, once each as it is prefilled
+    ("continuous", [1, 4, 4, 4], [1, 2, 3, 4]),
+])
+async def test_queued_questions_share_a_batch(gated: GatedPipeline, tiny_checkpoint: Path,
+                                              scheduler: str, answered_in: list[int],
+                                              calls: list[int]):
+    async with running_server(gated, tiny_checkpoint, max_batch=8, scheduler=scheduler) as (
             server, stub):
         _add(server, "s1", 0, 16)
         _add(server, "s2", 0, 24)
@@ -200,32 +207,13 @@ async def test_queued_questions_are_answered_in_one_batch(gated: GatedPipeline,
         await _until(lambda: len(server.runtime.queue) == 3)
         gated.gate.set()
         answers = await asyncio.gather(first, *rest)
-    assert [a.latency.batch_size for a in answers] == [1, 3, 3, 3]
-    assert [c.batch_size for c in gated.calls] == [1, 3, 3, 3]
+        batches = server.metrics.value("mochat_llm_batch_questions_count")
+    assert [a.latency.batch_size for a in answers] == answered_in
+    assert [c.batch_size for c in gated.calls] == calls
     # windows of different lengths share the batch (padded and masked)
     assert sorted(c.num_frames for c in gated.calls[1:]) == [16, 16, 24]
-    assert server.metrics.value("mochat_llm_batch_questions_count") == 2
-
-
-async def test_queued_questions_join_the_running_decode(gated: GatedPipeline,
-                                                        tiny_checkpoint: Path):
-    # continuous: the three join "first" at its next step, windows of different lengths
-    async with running_server(gated, tiny_checkpoint, max_batch=8) as (server, stub):
-        _add(server, "s1", 0, 16)
-        _add(server, "s2", 0, 24)
-        gated.gate.clear()
-        first = asyncio.ensure_future(stub.Ask(llm_pb2.AskRequest(stream_id="s1",
-                                                                  question="first")))
-        await asyncio.to_thread(gated.entered.wait, 10)
-        rest = [asyncio.ensure_future(stub.Ask(llm_pb2.AskRequest(
-            stream_id=f"s{1 + i % 2}", question=f"q{i}"))) for i in range(3)]
-        await _until(lambda: len(server.runtime.queue) == 3)
-        gated.gate.set()
-        answers = await asyncio.gather(first, *rest)
-    # rows decoding once each joined: first alone, then the three beside it
-    assert [a.latency.batch_size for a in answers] == [1, 4, 4, 4]
-    assert [c.batch_size for c in gated.calls] == [1, 2, 3, 4]  # as each was prefilled
-    assert sorted(c.num_frames for c in gated.calls[1:]) == [16, 16, 24]
+    if scheduler == "static":
+        assert batches == 2
 
 
 async def _one_batch(server, stub, gated: GatedPipeline, questions: list[str]) -> list:
