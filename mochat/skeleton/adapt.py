@@ -10,6 +10,7 @@ rate. The returned `FrameMap` takes every answer back to the source's own frame 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,26 @@ class ModelMotion:
         return self.frames.model_fps
 
 
+_WARN_EVERY_S = 60.0
+_warned: dict[tuple[str, str, str], tuple[float, int]] = {}  # key -> (last logged, repeats)
+
+
+def _warn_implausible(source: str, layout: str, detail: str) -> None:
+    """Log an implausible-motion warning at most once a minute per (source, layout,
+    detail), with the number of repeats since: a live stream's every window would
+    otherwise log the same line (the warnings are on every ModelMotion regardless)."""
+    key, now = (source, layout, detail), time.monotonic()
+    last, repeats = _warned.get(key, (-_WARN_EVERY_S, 0))
+    if now - last < _WARN_EVERY_S:
+        _warned[key] = (last, repeats + 1)
+        return
+    if len(_warned) >= 1024:  # bounded: any number of distinct details
+        _warned.clear()
+    _warned[key] = (now, 0)
+    log.warning("implausible_motion", source=source, layout=layout, detail=detail,
+                **({"repeats": repeats} if repeats else {}))
+
+
 def to_model(joints: np.ndarray, layout: SkeletonLayout, fps: float, *,
              model_layout: SkeletonLayout = SMPL22, model_fps: float = 20.0,
              convention: Convention | None = None, first_frame: int = 0,
@@ -64,7 +85,7 @@ def to_model(joints: np.ndarray, layout: SkeletonLayout, fps: float, *,
         body = body * np.float32(scale)
     warnings = tuple(plausibility(body, head=head, feet=feet))
     for warning in warnings:
-        log.warning("implausible_motion", source=source, layout=layout.name, detail=warning)
+        _warn_implausible(source, layout.name, warning)
     frame_map = FrameMap(float(fps), float(model_fps), arr.shape[0], first_frame)
     at_rate = resample(body, fps, model_fps)
     return ModelMotion(at_rate, frame_map, layout.name, moved.synthesized, units, warnings)

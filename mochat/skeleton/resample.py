@@ -9,6 +9,7 @@ first low-passes below the new Nyquist rate (a zero-phase Butterworth filter fro
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,15 @@ def resampled_length(frames: int, src_fps: float, dst_fps: float) -> int:
     return int(np.floor((frames - 1) * dst_fps / src_fps + 1e-3)) + 1
 
 
+@functools.lru_cache(maxsize=64)
+def _lowpass(src: float, dst: float) -> np.ndarray:
+    """The anti-alias filter (second-order sections) for src -> dst fps; designed once per
+    pair of rates, not once per window (a third of a 120 fps window's resampling time).
+    Callers must not write to it."""
+    sos = butter(_ORDER, _CUTOFF * dst / 2.0, output="sos", fs=src)
+    return sos
+
+
 def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
     """(T, J, 3) at src_fps -> (T', J, 3) at dst_fps, T' = `resampled_length`.
 
@@ -46,7 +56,7 @@ def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
         return arr
     flat = arr.reshape(frames, -1).astype(np.float64)  # (T, J*3)
     if dst < src and frames > 3:  # anti-alias before dropping samples
-        sos = butter(_ORDER, _CUTOFF * dst / 2.0, output="sos", fs=src)
+        sos = _lowpass(src, dst)
         flat = sosfiltfilt(sos, flat, axis=0, padlen=min(3 * (2 * len(sos) + 1), frames - 1))
     times = np.arange(frames) / src
     num = resampled_length(frames, src, dst)
