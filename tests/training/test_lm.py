@@ -182,3 +182,22 @@ def test_ablation_rows_share_one_schedule_and_rerun_skips_finished_work(setup, c
     assert main(["train", "ablation", "--config", str(recipe), "--no-progress"]) == 0
     assert (root / "ablation/cft/finetune/model/mochat.safetensors").stat().st_mtime_ns == stamp
     capsys.readouterr()
+
+
+def test_bf16_autocast_trains_close_to_fp32(setup):
+    """`bf16: true` runs the forward passes in bfloat16 and keeps the weights fp32: the same
+    seeded step gives nearly the same losses, and the saved weights are fp32."""
+    root = setup["root"]
+    losses = {}
+    for bf16 in (False, True):
+        name = f"align_bf16_{bf16}"
+        _train("align", _recipe(setup, name, stage="align", encoder=str(root / "encoder"),
+                                steps=2, eval_per_task=0, bf16=bf16,
+                                model={"llm": str(setup["llm"]), "pool_frames": 2}))
+        losses[bf16] = [json.loads(line)["loss"]
+                        for line in (root / name / "log.jsonl").read_text().splitlines()]
+        saved = load_file(str(root / name / "model" / "mochat.safetensors"))
+        assert {t.dtype for t in saved.values()} == {torch.float32}
+    assert losses[True] != losses[False]  # autocast did change the arithmetic
+    assert losses[True] == pytest.approx(losses[False], rel=0.05)
+
