@@ -55,6 +55,7 @@ LATENCY_LIMIT_MS = 250.0
 # even when records are there (Kafka answers at once).
 GROUP = dict(SESSION_TIMEOUT_MS="3000", HEARTBEAT_INTERVAL_MS="300",
              REBALANCE_TIMEOUT_MS="2000", FETCH_MAX_WAIT_MS="20")
+GROUP_REBALANCE_S = 2.0  # REBALANCE_TIMEOUT_MS above
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Level:
     bare_p99_ms: float
     ingest_cores: float  # CPU-seconds per second of the ingest worker while the replay ran
     encoder_cores: float  # ... of the encoder service
+    worker_frames: list[int]  # frames each ingest worker consumed (the partitions' spread)
 
     @property
     def keeps_up(self) -> bool:
@@ -121,6 +123,11 @@ def scrape(port: int, name: str) -> float:
                                                        re.MULTILINE))
 
 
+def consumed_by(workers: list[tuple[subprocess.Popen, int]]) -> float:
+    """Frames consumed by all the ingest workers (each one's metrics port)."""
+    return sum(scrape(port, "mochat_ingest_frames_total") for _, port in workers)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -161,7 +168,10 @@ class Bench:
                             {names["frames"]: 4, names["features"]: 4, names["dlq"]: 1})
         return names
 
-    def start_ingest(self, topics: dict[str, str], tag: str) -> tuple[subprocess.Popen, int]:
+    def start_ingest(self, topics: dict[str, str], tag: str, worker: int = 0
+                     ) -> tuple[subprocess.Popen, int]:
+        """An ingest worker in consumer group bench-<tag>; started with the same tag, the
+        workers share the group and split the frames topic's partitions."""
         a = self.args
         port = free_port()
         env = dict(os.environ, MOCHAT_INGEST_KAFKA__BOOTSTRAP_SERVERS=self.bootstrap,
@@ -175,7 +185,7 @@ class Bench:
                    MOCHAT_INGEST_STEP_S=str(a.step_frames / FPS),
                    MOCHAT_INGEST_GRACE_MS=str(1000.0 * a.grace_frames / FPS),
                    **{f"MOCHAT_INGEST_{k}": v for k, v in GROUP.items()})
-        log = self.workdir / f"ingest-{tag}.log"
+        log = self.workdir / f"ingest-{tag}-{worker}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen([sys.executable, "-m", "ingest"], cwd=REPO, env=env,
                                     stdout=out, stderr=subprocess.STDOUT)
@@ -226,7 +236,9 @@ async def run_level(bench: Bench, streams: int) -> Level:
     """N live streams for --seconds; latency and rates over the part after a warm-up."""
     a = bench.args
     topics = await bench.topics()
-    ingest, port = bench.start_ingest(topics, f"live{streams}")
+    workers = [bench.start_ingest(topics, f"live{streams}", k) for k in range(a.workers)]
+    if a.workers > 1:
+        await asyncio.sleep(3.0 * GROUP_REBALANCE_S)  # the first worker's rebalance settles
     feature_lat: list[float] = []
     bare = {"n": 0, "lat": []}
     warm_until = time.time() + 2.0
@@ -251,21 +263,23 @@ async def run_level(bench: Bench, streams: int) -> Level:
     frames = int(a.seconds * FPS)
     replay = bench.replay(topics["frames"], streams, frames, realtime=True)
     await asyncio.sleep(2.0)
-    t0, ingest0, bare0 = time.time(), scrape(port, "mochat_ingest_frames_total"), bare["n"]
-    cpu0 = cpu_seconds(ingest.pid), cpu_seconds(bench.encoder_pid)
+    t0, ingest0, bare0 = time.time(), consumed_by(workers), bare["n"]
+    cpu0 = sum(cpu_seconds(w.pid) for w, _ in workers), cpu_seconds(bench.encoder_pid)
     out, _ = await asyncio.to_thread(replay.communicate)
-    t1, ingest1, bare1 = time.time(), scrape(port, "mochat_ingest_frames_total"), bare["n"]
-    cpu1 = cpu_seconds(ingest.pid), cpu_seconds(bench.encoder_pid)
+    t1, ingest1, bare1 = time.time(), consumed_by(workers), bare["n"]
+    cpu1 = sum(cpu_seconds(w.pid) for w, _ in workers), cpu_seconds(bench.encoder_pid)
     await asyncio.sleep(3.0)  # drain: the last windows close by idle flush after 2 s
     sent = int(re.search(r"sent (\d+) frames", out).group(1))
     lag = float(re.search(r"worst lag ([\d.]+) ms", out).group(1))
     per_record = sent / int(re.search(r"(\d+) records", out).group(1))  # frames per record
-    consumed = scrape(port, "mochat_ingest_frames_total")
-    windows = int(scrape(port, "mochat_ingest_features_total"))
+    shares = [scrape(port, "mochat_ingest_frames_total") for _, port in workers]
+    consumed = sum(shares)
+    windows = int(sum(scrape(port, "mochat_ingest_features_total") for _, port in workers))
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    stop(ingest)
+    for worker, _ in workers:
+        stop(worker)
     per_stream = 6 * (-(-(frames - 1) // 6)) + 1  # what Bench.motion made of `frames`
     expected = sum(expected_windows(3 * i, per_stream, a.window_frames, a.step_frames)
                    for i in range(streams))
@@ -277,7 +291,8 @@ async def run_level(bench: Bench, streams: int) -> Level:
                  bare_fps=per_record * (bare1 - bare0) / (t1 - t0),
                  bare_p99_ms=float(np.percentile(bare["lat"] or [np.inf], 99)),
                  ingest_cores=(cpu1[0] - cpu0[0]) / (t1 - t0),
-                 encoder_cores=(cpu1[1] - cpu0[1]) / (t1 - t0))
+                 encoder_cores=(cpu1[1] - cpu0[1]) / (t1 - t0),
+                 worker_frames=[int(x) for x in shares])
 
 
 @dataclass
@@ -351,8 +366,9 @@ def report(args: argparse.Namespace, levels: list[Level], backlog: Backlog, seco
         f"`{' '.join(['.venv/bin/python', 'bench/ingest.py', *sys.argv[1:]])}` on "
         f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
         f"Tansu broker, encoder service ({encoder_name(args)}, "
-        f"{args.encoder_threads or 'default'} ORT thread(s)), ingest "
-        f"worker, replay producer and this script's two readers all on this machine "
+        f"{args.encoder_threads or 'default'} ORT thread(s)), {args.workers} ingest "
+        f"worker(s) in one consumer group (live levels), replay producer and this script's "
+        f"two readers all on this machine "
         f"(window_frames={args.window_frames}, step_frames={args.step_frames}, "
         f"grace_frames={args.grace_frames}); {seconds:.0f} s in all. The machine is shared: "
         f"1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the end "
@@ -360,8 +376,8 @@ def report(args: argparse.Namespace, levels: list[Level], backlog: Backlog, seco
         "",
         "| streams @120 fps | frames/s sent | ingest frames/s | windows (got/expected) "
         "| p50 ms | p99 ms | bare consumer frames/s | bare p99 ms | replay worst lag ms "
-        "| ingest / encoder cores | sustained |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ingest / encoder cores | frames per ingest worker | sustained |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lv in levels:
         lines.append(
@@ -369,6 +385,7 @@ def report(args: argparse.Namespace, levels: list[Level], backlog: Backlog, seco
             f"{lv.windows}/{lv.windows_expected} | {lv.p50_ms:.0f} | {lv.p99_ms:.0f} | "
             f"{lv.bare_fps:.0f} | {lv.bare_p99_ms:.0f} | {lv.replay_lag_ms:.0f} | "
             f"{lv.ingest_cores:.2f} / {lv.encoder_cores:.2f} | "
+            f"{' + '.join(str(n) for n in lv.worker_frames)} | "
             f"{'yes' if lv.sustained else 'no'} |")
     lines += [
         "",
@@ -434,6 +451,9 @@ def main() -> None:
     p.add_argument("--backlog-frames", type=int, default=60_000)
     p.add_argument("--encoder-threads", type=int, default=1,
                    help="ONNX Runtime intra-op threads of the encoder service (0 = ORT default)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="ingest workers in one consumer group for the live levels "
+                        "(default: %(default)s; the backlog drain always uses one)")
     p.add_argument("--int8", action="store_true",
                    help="serve the encoder's int8-weight export (`mochat export onnx --int8`)")
     # 384 / 96 frames at 120 fps are the ingest service's defaults (3.2 s windows, 0.8 s
