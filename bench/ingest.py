@@ -74,6 +74,7 @@ class Level:
     ingest_cores: float  # CPU-seconds per second of the ingest worker while the replay ran
     encoder_cores: float  # ... of the encoder service
     worker_frames: list[int]  # frames each ingest worker consumed (the partitions' spread)
+    ingest_rss_mb: float  # resident memory of the ingest worker(s) at the end of the replay
 
     @property
     def keeps_up(self) -> bool:
@@ -126,6 +127,12 @@ def scrape(port: int, name: str) -> float:
 def consumed_by(workers: list[tuple[subprocess.Popen, int]]) -> float:
     """Frames consumed by all the ingest workers (each one's metrics port)."""
     return sum(scrape(port, "mochat_ingest_frames_total") for _, port in workers)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MB (Linux /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE).group(1)) / 1024
 
 
 def cpu_seconds(pid: int) -> float:
@@ -268,6 +275,7 @@ async def run_level(bench: Bench, streams: int) -> Level:
     out, _ = await asyncio.to_thread(replay.communicate)
     t1, ingest1, bare1 = time.time(), consumed_by(workers), bare["n"]
     cpu1 = sum(cpu_seconds(w.pid) for w, _ in workers), cpu_seconds(bench.encoder_pid)
+    rss = sum(rss_mb(w.pid) for w, _ in workers)  # every stream's window state is live
     await asyncio.sleep(3.0)  # drain: the last windows close by idle flush after 2 s
     sent = int(re.search(r"sent (\d+) frames", out).group(1))
     lag = float(re.search(r"worst lag ([\d.]+) ms", out).group(1))
@@ -292,7 +300,7 @@ async def run_level(bench: Bench, streams: int) -> Level:
                  bare_p99_ms=float(np.percentile(bare["lat"] or [np.inf], 99)),
                  ingest_cores=(cpu1[0] - cpu0[0]) / (t1 - t0),
                  encoder_cores=(cpu1[1] - cpu0[1]) / (t1 - t0),
-                 worker_frames=[int(x) for x in shares])
+                 worker_frames=[int(x) for x in shares], ingest_rss_mb=rss)
 
 
 @dataclass
@@ -376,8 +384,8 @@ def report(args: argparse.Namespace, levels: list[Level], backlog: Backlog, seco
         "",
         "| streams @120 fps | frames/s sent | ingest frames/s | windows (got/expected) "
         "| p50 ms | p99 ms | bare consumer frames/s | bare p99 ms | replay worst lag ms "
-        "| ingest / encoder cores | frames per ingest worker | sustained |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ingest / encoder cores | frames per ingest worker | ingest RSS MB | sustained |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for lv in levels:
         lines.append(
@@ -385,7 +393,7 @@ def report(args: argparse.Namespace, levels: list[Level], backlog: Backlog, seco
             f"{lv.windows}/{lv.windows_expected} | {lv.p50_ms:.0f} | {lv.p99_ms:.0f} | "
             f"{lv.bare_fps:.0f} | {lv.bare_p99_ms:.0f} | {lv.replay_lag_ms:.0f} | "
             f"{lv.ingest_cores:.2f} / {lv.encoder_cores:.2f} | "
-            f"{' + '.join(str(n) for n in lv.worker_frames)} | "
+            f"{' + '.join(str(n) for n in lv.worker_frames)} | {lv.ingest_rss_mb:.0f} | "
             f"{'yes' if lv.sustained else 'no'} |")
     lines += [
         "",
