@@ -1,6 +1,10 @@
-"""LM training step time, fp32 against bf16 autocast, side by side in one process.
+"""Training step time, fp32 against bf16 autocast, side by side in one process.
 
     .venv/bin/python bench/train_step.py runs/reference/recipes/align.yaml [--steps 4]
+    .venv/bin/python bench/train_step.py runs/reference/recipes/encoder.yaml --encoder
+
+With --encoder the recipe is an encoder pretraining one: its full pretraining steps
+(crops, pretext loss, optimizer) are timed from the same seed in each precision.
 
 Builds the stage's model from its recipe (the recipe `mochat train reference` writes under
 `runs/reference/recipes/`), takes 8 x (steps + 1) shuffled training dialogues, and times
@@ -12,6 +16,7 @@ the losses of the same batches (so the numerics can be compared as well as the s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import time
@@ -20,6 +25,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import torch  # noqa: E402
 
+from training.encoder import EncoderRecipe, build_pretrainer  # noqa: E402
 from training.lm import LMRecipe, build_model, training_rows  # noqa: E402
 from training.lm_data import collate, encode_corpus  # noqa: E402
 
@@ -29,8 +35,12 @@ def main() -> None:
     p.add_argument("recipe", help="an align or finetune stage recipe (YAML)")
     p.add_argument("--steps", type=int, default=4, help="timed steps per round")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--encoder", action="store_true", help="an encoder pretraining recipe")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.encoder:
+        encoder_steps(EncoderRecipe.from_yaml(args.recipe), args.steps)
+        return
     recipe = LMRecipe.from_yaml(args.recipe)
     model = build_model(recipe)
     rows = training_rows(recipe)
@@ -62,6 +72,17 @@ def main() -> None:
         mean = sum(t for t, _ in timed) / len(timed)
         print(f"{'bf16' if bf16 else 'fp32'}: {mean:.2f} s/step, losses "  # noqa: T201
               f"{[round(loss, 3) for _, loss in timed]}", flush=True)
+
+
+def encoder_steps(recipe: EncoderRecipe, steps: int) -> None:
+    for bf16 in (False, True, False, True):
+        torch.manual_seed(0)
+        run = build_pretrainer(dataclasses.replace(recipe, bf16=bf16))
+        run.train_step()  # warm-up
+        start = time.perf_counter()
+        losses = [float(run.train_step().loss.detach()) for _ in range(steps)]
+        print(f"{'bf16' if bf16 else 'fp32'}: {(time.perf_counter() - start) / steps:.2f} "  # noqa: T201
+              f"s/step, losses {[round(loss, 3) for loss in losses]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ class EncoderRecipe:
     save_every: int = 500
     threads: int | None = None
     pretext: dict[str, Any] = field(default_factory=dict)  # PretextSpec fields
+    bf16: bool = False  # the forward pass under torch.autocast bfloat16 (weights stay fp32)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> EncoderRecipe:
@@ -196,8 +197,10 @@ class Pretrainer:
             group["lr"] = self.lr_at(self.step)
         joints, mask = self.sampler.batch(self.recipe.batch_size)
         dir_labels, mag_labels = targets(joints, mask, self.spec, self.edges)
-        dir_logits, mag_logits = self.head(self.encoder(joints, mask))
-        out = pretext_loss(dir_logits, mag_logits, dir_labels, mag_labels, self.spec)
+        with torch.autocast(joints.device.type, dtype=torch.bfloat16, enabled=self.recipe.bf16):
+            dir_logits, mag_logits = self.head(self.encoder(joints, mask))
+        out = pretext_loss(dir_logits.float(), mag_logits.float(), dir_labels, mag_labels,
+                           self.spec)
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         params = [*self.encoder.parameters(), *self.head.parameters()]

@@ -73,6 +73,17 @@ def test_same_seed_same_run_and_resume_is_exact(corpus: Path, tmp_path: Path) ->
         torch.testing.assert_close(resumed.encoder.state_dict()[name], param, rtol=0, atol=0)
 
 
+def test_bf16_autocast_keeps_fp32_weights_and_close_losses(corpus: Path, tmp_path: Path) -> None:
+    losses = {}
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        run = build_pretrainer(_recipe(corpus, tmp_path / f"bf16_{bf16}", bf16=bf16))
+        losses[bf16] = [float(run.train_step().loss.detach()) for _ in range(3)]
+        assert {p.dtype for p in run.encoder.parameters()} == {torch.float32}
+    assert losses[True] != losses[False]  # autocast did change the arithmetic
+    assert losses[True] == pytest.approx(losses[False], rel=0.02)
+
+
 def test_cli_runs_a_recipe(corpus: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"# mochat train encoder --config {recipe}\n"
