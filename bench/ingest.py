@@ -124,6 +124,13 @@ def scrape(port: int, name: str) -> float:
                                                        re.MULTILINE))
 
 
+def replay_counts(out: str) -> tuple[int, int]:
+    """(frames, records) a `mochat replay` run says it sent (a FrameBatch record holds
+    several frames)."""
+    return (int(re.search(r"sent (\d+) frames", out).group(1)),
+            int(re.search(r"(\d+) records", out).group(1)))
+
+
 def consumed_by(workers: list[tuple[subprocess.Popen, int]]) -> float:
     """Frames consumed by all the ingest workers (each one's metrics port)."""
     return sum(scrape(port, "mochat_ingest_frames_total") for _, port in workers)
@@ -277,9 +284,8 @@ async def run_level(bench: Bench, streams: int) -> Level:
     cpu1 = sum(cpu_seconds(w.pid) for w, _ in workers), cpu_seconds(bench.encoder_pid)
     rss = sum(rss_mb(w.pid) for w, _ in workers)  # every stream's window state is live
     await asyncio.sleep(3.0)  # drain: the last windows close by idle flush after 2 s
-    sent = int(re.search(r"sent (\d+) frames", out).group(1))
+    sent, records = replay_counts(out)
     lag = float(re.search(r"worst lag ([\d.]+) ms", out).group(1))
-    per_record = sent / int(re.search(r"(\d+) records", out).group(1))  # frames per record
     shares = [scrape(port, "mochat_ingest_frames_total") for _, port in workers]
     consumed = sum(shares)
     windows = int(sum(scrape(port, "mochat_ingest_features_total") for _, port in workers))
@@ -296,7 +302,7 @@ async def run_level(bench: Bench, streams: int) -> Level:
                  ingest_fps=(ingest1 - ingest0) / (t1 - t0), ingest_consumed_all=consumed >= sent,
                  windows=windows, windows_expected=expected,
                  p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)),
-                 bare_fps=per_record * (bare1 - bare0) / (t1 - t0),
+                 bare_fps=sent / records * (bare1 - bare0) / (t1 - t0),  # records -> frames
                  bare_p99_ms=float(np.percentile(bare["lat"] or [np.inf], 99)),
                  ingest_cores=(cpu1[0] - cpu0[0]) / (t1 - t0),
                  encoder_cores=(cpu1[1] - cpu0[1]) / (t1 - t0),
@@ -322,8 +328,7 @@ async def run_backlog(bench: Bench, frames: int, streams: int = 50) -> Backlog:
     topics = await bench.topics()
     replay = bench.replay(topics["frames"], streams, frames // streams, realtime=False)
     out, _ = await asyncio.to_thread(replay.communicate)
-    sent = int(re.search(r"sent (\d+) frames", out).group(1))
-    records = int(re.search(r"(\d+) records", out).group(1))  # a FrameBatch carries several
+    sent, records = replay_counts(out)
     seen = {"n": 0, "t0": 0.0, "t1": 0.0, "c0": 0.0, "c1": 0.0}
     done = asyncio.Event()
 

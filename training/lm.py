@@ -27,9 +27,10 @@ from mochat.dialogue.build import TASKS as MOTION_TASKS
 from mochat.errors import ConfigError
 from mochat.models.checkpoint import load_encoder
 from mochat.models.llm import load_llm, quiet_loading
-from mochat.models.mochat import MoChat, MoChatConfig
+from mochat.models.mochat import MoChat, MoChatConfig, MoChatOutput
 from training.lm_data import (
     GAP_KINDS,
+    Batch,
     collate,
     encode_corpus,
     gap_kinds,
@@ -73,7 +74,7 @@ class LMRecipe:
     head_lr: float | None = None  # the head's peak learning rate (default: lr)
     ce_per_sample: bool = False  # CE averaged per answer, then per batch (not per token)
     # Forward passes under torch.autocast to bfloat16 (weights, optimizer and gradients
-    # stay fp32). 1.8-1.9x faster steps on a CPU with AVX512-BF16 (BENCHMARKS.md); on one
+    # stay fp32). 1.7-1.9x faster steps on a CPU with AVX512-BF16 (BENCHMARKS.md); on one
     # without, bf16 matmuls are emulated and slower.
     bf16: bool = False
     log_every: int = 10
@@ -203,6 +204,16 @@ def _load_llm_weights(model: MoChat, directory: Path) -> None:
         model.llm.load_state_dict(weights)
 
 
+def forward(model: MoChat, batch: Batch, recipe: LMRecipe) -> MoChatOutput:
+    """One training forward pass (loss included) as the recipe runs it: bf16 autocast on
+    the model's device when `recipe.bf16`."""
+    device = next(model.parameters()).device.type  # "cpu", "cuda"
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=recipe.bf16):
+        return model(batch.features, batch.feature_mask, batch.input_ids, batch.attention_mask,
+                     batch.labels, batch.spans, batch.span_mask,
+                     ce_per_sample=recipe.ce_per_sample)
+
+
 def training_rows(recipe: LMRecipe) -> list[dict]:
     """The recipe's training dialogues: mirrored, then repeated per task and per gap kind.
     A multi-turn dialogue with spans on earlier answers adds one row per such answer
@@ -256,7 +267,6 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
     bar = tqdm(total=recipe.steps, initial=step, disable=not progress,
                desc=f"{recipe.stage}", unit="step")
     per_step = recipe.batch_size * recipe.grad_accum
-    device = next(model.parameters()).device.type  # autocast's device type ("cpu", "cuda")
     with (out / "log.jsonl").open("a") as log_file:
         while step < recipe.steps:
             while len(order) < per_step:  # epochs: a fresh permutation when one runs out
@@ -272,10 +282,7 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
                 batch = collate([rows[i] for i in chunk], features, model.tokenizer,
                                 model.config.pool_frames,
                                 frame_tokens=model.config.frame_tokens)
-                with torch.autocast(device, dtype=torch.bfloat16, enabled=recipe.bf16):
-                    result = model(batch.features, batch.feature_mask, batch.input_ids,
-                                   batch.attention_mask, batch.labels, batch.spans,
-                                   batch.span_mask, ce_per_sample=recipe.ce_per_sample)
+                result = forward(model, batch, recipe)
                 (result.loss / recipe.grad_accum).backward()
                 stats["loss"] += result.loss.item() / recipe.grad_accum
                 stats["ce"] += result.ce_loss.item() / recipe.grad_accum

@@ -40,8 +40,7 @@ def _lowpass(src: float, dst: float) -> np.ndarray:
     """The anti-alias filter (second-order sections) for src -> dst fps; designed once per
     pair of rates, not once per window (a third of a 120 fps window's resampling time).
     Callers must not write to it."""
-    sos = butter(_ORDER, _CUTOFF * dst / 2.0, output="sos", fs=src)
-    return sos
+    return butter(_ORDER, _CUTOFF * dst / 2.0, output="sos", fs=src)
 
 
 def resample(joints: np.ndarray, src_fps: float, dst_fps: float) -> np.ndarray:
