@@ -283,9 +283,11 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
                                 model.config.pool_frames,
                                 frame_tokens=model.config.frame_tokens)
                 result = forward(model, batch, recipe)
-                (result.loss / recipe.grad_accum).backward()
-                stats["loss"] += result.loss.item() / recipe.grad_accum
-                stats["ce"] += result.ce_loss.item() / recipe.grad_accum
+                loss, ce = result.loss, result.ce_loss
+                assert loss is not None and ce is not None  # labels given: both are computed
+                (loss / recipe.grad_accum).backward()
+                stats["loss"] += loss.item() / recipe.grad_accum
+                stats["ce"] += ce.item() / recipe.grad_accum
                 if result.diou_loss is not None:
                     stats["diou"] += result.diou_loss.item() / recipe.grad_accum
             torch.nn.utils.clip_grad_norm_(params, recipe.grad_clip)
