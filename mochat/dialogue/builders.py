@@ -35,9 +35,11 @@ _CLAUSE_SPLIT = re.compile(r"\s*(?:[,;]\s*(?:and\s+then|then|after\s+that|and)?|
 # A clause that names no body part but points back to one ("... and lowers it").
 _ANAPHOR = re.compile(r"\b(?:it|them|they|both|each|one|other)\b", re.IGNORECASE)
 _SIDE = re.compile(r"\b(left|right)\b", re.IGNORECASE)
-# "right" that is not a side: "right away", "all right", "right after" ...
-_NOT_A_SIDE = re.compile(r"\ball right\b|\bright (?:away|now|after|before|back)\b",
-                         re.IGNORECASE)
+# Side words that name no side: "right away", "all right", "right after" ..., and the
+# choice itself ("... with left or right"), which a mirror image must not turn around:
+# "right or left" would mark every mirrored question for the model to read.
+_NOT_A_SIDE = re.compile(r"\ball right\b|\bright (?:away|now|after|before|back)\b|"
+                         r"\bleft or right\b|\bright or left\b", re.IGNORECASE)
 
 
 def new_dialogue(task: str, motion_id: str, index: int,
@@ -166,11 +168,11 @@ class GapItem:
 
 
 def side_words(text: str) -> list[re.Match[str]]:
-    """Every 'left'/'right' of `text` that names a side (not 'right away', 'all right')."""
-    skip = {m.start() for m in _NOT_A_SIDE.finditer(text)}
-    skip |= {m.start() + 4 for m in _NOT_A_SIDE.finditer(text)
-             if m.group(0).lower().startswith("all ")}
-    return [m for m in _SIDE.finditer(text) if m.start() not in skip]
+    """Every 'left'/'right' of `text` that names a side (not 'right away', 'all right',
+    'left or right')."""
+    skip = [m.span() for m in _NOT_A_SIDE.finditer(text)]
+    return [m for m in _SIDE.finditer(text)
+            if not any(start <= m.start() < end for start, end in skip)]
 
 
 def mirror_text(text: str) -> str:

@@ -108,3 +108,15 @@ def test_mirror_text_swaps_side_words_only():
     assert bld.mirror_text(text) == ("Right. Raise the LEFT hand right away, then step right; "
                                      "all right.")
     assert bld.mirror_text(bld.mirror_text(text)) == text
+
+
+def test_mirror_image_of_a_gap_question_keeps_its_instruction():
+    # a mirrored question that read "right or left" would tell the model it is mirrored,
+    # and the model could keep any side prior of the text through the mirror images
+    caption = "a man kicks with his left leg and waves the right hand."
+    question = bld.GapItem("M", caption, 21, 25).question
+    assert question.endswith("his ( ) leg and waves the right hand. Complete the content in "
+                             "brackets with left or right.")
+    assert bld.mirror_text(question) == question.replace("the right hand", "the left hand")
+    assert bld.mirror_text("Which hand, right or left? The left one.") == (
+        "Which hand, right or left? The right one.")
