@@ -14,6 +14,8 @@ import json
 import math
 import random
 import shutil
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ from training.lm_data import (
     mirror_dialogue,
     read_dialogues,
     span_rows,
+    swap_other_sides,
+    variant_base,
 )
 from training.recipe import read_recipe
 
@@ -68,6 +72,13 @@ class LMRecipe:
     lora: dict[str, Any] | None = None  # {r, alpha, dropout, target_modules}; None = full
     oversample: dict[str, int] = field(default_factory=dict)  # task -> repeat factor
     mirror: list[str] = field(default_factory=list)  # tasks that also train on mirror images
+    # Gap questions also train with the caption's other side words swapped, answer kept
+    # (`swap_other_sides`): the text then says nothing about the blanked side.
+    swap_gap_sides: bool = False
+    # Each row shares its batch with its mirror image and side-swapped version: they differ
+    # in the side the motion shows, the answer, or neither, so their summed gradient leaves
+    # what the motion says, not the text.
+    pair_variants: bool = False
     # gap kind (training.lm_data.GAP_KINDS) -> repeat factor, on top of `oversample`
     gap_oversample: dict[str, int] = field(default_factory=dict)
     fresh_head: bool = False  # finetune: start the regression head anew instead of `init`'s
@@ -221,6 +232,8 @@ def training_rows(recipe: LMRecipe) -> list[dict]:
     rows = read_dialogues(recipe.dialogues, "train", tasks=recipe.tasks,
                           limit_per_task=recipe.limit_per_task, seed=recipe.seed)
     rows += [extra for r in rows for extra in span_rows(r)]
+    if recipe.swap_gap_sides:
+        rows += [s for r in rows if (s := swap_other_sides(r)) is not None]
     rows += [mirror_dialogue(r) for r in rows if r.get("task") in recipe.mirror]
     for task, factor in recipe.oversample.items():  # e.g. the small general set
         rows += [r for r in rows if r.get("task") == task] * (factor - 1)
@@ -233,6 +246,28 @@ def training_rows(recipe: LMRecipe) -> list[dict]:
     return rows
 
 
+def sample_groups(rows: Sequence[dict], pair_variants: bool) -> list[list[int]]:
+    """Row indices in the units an epoch shuffles: single rows, or (`pair_variants`) each
+    row beside its mirror image and side-swapped versions; the n-th copy `oversample` made
+    of one goes with the n-th copy of the others."""
+    if not pair_variants:
+        return [[i] for i in range(len(rows))]
+    seen: Counter[str] = Counter()
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        row_id = str(row.get("id"))
+        groups[(variant_base(row_id), seen[row_id])].append(i)
+        seen[row_id] += 1
+    return list(groups.values())
+
+
+def epoch_order(groups: Sequence[Sequence[int]], rng: random.Random) -> list[int]:
+    """One epoch of row indices: the groups shuffled, each group's rows side by side."""
+    perm = list(range(len(groups)))
+    rng.shuffle(perm)
+    return [i for g in perm for i in groups[g]]
+
+
 def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) -> MoChat:
     """Run (or continue) a stage to `recipe.steps`; writes OUT_DIR/model and metrics."""
     if recipe.threads:
@@ -243,6 +278,7 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
     out.mkdir(parents=True, exist_ok=True)
     model = build_model(recipe)
     rows = training_rows(recipe)
+    groups = sample_groups(rows, recipe.pair_variants)
     features = encode_corpus(model.encoder, recipe.corpus, (r["motion_id"] for r in rows),
                              progress=progress)
     head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("head.")]
@@ -270,9 +306,7 @@ def train(recipe: LMRecipe, *, resume_run: bool = False, progress: bool = True) 
     with (out / "log.jsonl").open("a") as log_file:
         while step < recipe.steps:
             while len(order) < per_step:  # epochs: a fresh permutation when one runs out
-                perm = list(range(len(rows)))
-                rng.shuffle(perm)
-                order += perm
+                order += epoch_order(groups, rng)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(recipe, step) * group["scale"]
             optimizer.zero_grad(set_to_none=True)

@@ -13,9 +13,11 @@ the spans of answers that come before the end of a session.
 
 Mirror augmentation: `mirror_dialogue` turns a row into one about the motion's mirror image
 (motion id + MIRROR_SUFFIX, side words swapped); `load_record` turns such an id into the
-mirrored corpus record, which `encode_corpus` encodes. A text-only cue for the side ("the
-other side word in the caption is usually the same") then predicts both answers equally
-often, and only the motion tells them apart.
+mirrored corpus record, which `encode_corpus` encodes. It takes away side priors of the
+action words ("salutes" mostly with the right hand), not cues between side words: a mirror
+image swaps a caption's other side words with the answer, so "the opposite of the other
+side named" survives it. `swap_other_sides` takes that one away (the `swap_gap_sides`
+recipe option), and `training.lm_eval` scores how often an answer follows the motion.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from mochat.dialogue.rows import (  # re-exported: training's modules import the
     load_record,
     mirror_dialogue,  # noqa: F401 - re-exported
     read_dialogues,  # noqa: F401 - re-exported
+    swap_other_sides,  # noqa: F401 - re-exported
+    variant_base,  # noqa: F401 - re-exported
 )
 from mochat.errors import DataFormatError
 from mochat.models.chat_format import (

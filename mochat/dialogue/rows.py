@@ -21,6 +21,7 @@ from mochat.skeleton import ActionSpan, HumanML3DCorpus, MotionRecord, mirror_jo
 from mochat.synth.actions import ACTIONS
 
 MIRROR_SUFFIX = "~mirror"
+SWAPPED_SUFFIX = "~swapped"  # a gap question whose other side words are swapped
 
 
 def _dialogue_files(source: Path, split: str) -> list[Path]:
@@ -72,6 +73,30 @@ def mirror_dialogue(row: dict) -> dict:
     turns = [{**turn, "value": mirror_text(turn["value"])} for turn in row["conversations"]]
     return {**row, "id": f"{row.get('id')}{MIRROR_SUFFIX}",
             "motion_id": row["motion_id"] + MIRROR_SUFFIX, "conversations": turns}
+
+
+def swap_other_sides(row: dict) -> dict | None:
+    """The dialogue about the same motion with the *other* side words of its gap questions
+    swapped and every answer kept, or None when no gap question has another side word. In
+    generated captions the blanked side is correlated with the caption's other sides (the
+    corpus v2 training set answers the opposite of them 62 % of the time, and a mirror
+    image keeps that, since it swaps them all), so a model can answer from the text alone;
+    trained on both versions, only the motion tells the answer. The swapped caption
+    misstates the other actions' sides: training data only, never scored."""
+    turns = [{**turn, "value": mirror_text(turn["value"])}  # the blank and the instruction
+             if turn.get("from", turn.get("role")) in ("human", "user")  # keep their sides
+             and GAP_BLANK in turn["value"] else turn
+             for turn in row["conversations"]]
+    if turns == row["conversations"]:
+        return None
+    return {**row, "id": f"{row.get('id')}{SWAPPED_SUFFIX}", "conversations": turns}
+
+
+def variant_base(row_id: str) -> str:
+    """The id a mirrored or side-swapped row was made from."""
+    while row_id.endswith((MIRROR_SUFFIX, SWAPPED_SUFFIX)):
+        row_id = row_id.removesuffix(MIRROR_SUFFIX).removesuffix(SWAPPED_SUFFIX)
+    return row_id
 
 
 def first_turn(row: dict) -> tuple[str, str]:

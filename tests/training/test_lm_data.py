@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 
 import numpy as np
@@ -25,8 +26,9 @@ from mochat.skeleton import (
 )
 from mochat.skeleton.corpus import write_record
 from mochat.synth import SynthConfig, write_corpus
-from training.lm import LMRecipe, training_rows
+from training.lm import LMRecipe, epoch_order, sample_groups, training_rows
 from training.lm_data import (
+    GAP_BLANK,
     MIRROR_SUFFIX,
     blanked_action,
     collate,
@@ -39,6 +41,7 @@ from training.lm_data import (
     read_dialogues,
     row_features,
     span_rows,
+    swap_other_sides,
     turn_spans,
 )
 from training.lm_eval import caption_refs
@@ -154,6 +157,56 @@ def test_training_rows_repeat_each_gap_kind_by_its_factor(tmp_path):
     # everything else once
     assert ids == {"row-0": 1, "row-0~mirror": 1, "row-1": 3, "row-1~mirror": 3, "row-2": 1,
                    "row-3": 2, "row-3~mirror": 2}
+
+
+def test_variants_of_a_row_share_their_batch_and_copies_pair_with_copies():
+    ids = ("a", "b", "c", "b", "a~mirror", "b~mirror", "b~mirror", "b~swapped~mirror")
+    rows = [{"id": i} for i in ids]
+    groups = sample_groups(rows, pair_variants=True)
+    # "c" has no variant; each copy of "b" goes with one copy of each of its variants
+    assert sorted(map(sorted, groups)) == [[0, 4], [1, 5, 7], [2], [3, 6]]
+    assert sample_groups(rows, pair_variants=False) == [[i] for i in range(len(ids))]
+    order = epoch_order(groups, random.Random(0))
+    assert sorted(order) == list(range(len(ids)))
+    for group in groups:  # each group side by side in every epoch
+        at = sorted(order.index(i) for i in group)
+        assert at == list(range(at[0], at[0] + len(group)))
+
+
+def test_swapped_gap_question_keeps_answer_and_motion_but_not_the_other_sides():
+    row = _gap("A", "a person kicks with the ( ) leg, then waves the right hand.")
+    row["id"] = "g"
+    swapped = swap_other_sides(row)
+    assert swapped is not None and swapped["id"] == "g~swapped"
+    assert swapped["motion_id"] == row["motion_id"]
+    assert swapped["conversations"][1] == row["conversations"][1]
+    question = swapped["conversations"][0]["value"]
+    assert "waves the left hand" in question and "with left or right" in question
+    assert GAP_BLANK in question
+    alone = _gap("A", "a person kicks with the ( ) leg.")
+    assert swap_other_sides(alone) is None  # nothing else says a side
+    # a session: only its gap question is swapped, the answers and other questions kept
+    caption = {"from": "human", "value": "<skeleton>\nDescribe the left arm's motion."}
+    told = {"from": "gpt", "value": "It waves the right hand."}
+    session = {**row, "task": "multiturn",
+               "conversations": [caption, told, *row["conversations"]]}
+    turns = swap_other_sides(session)["conversations"]  # type: ignore[index]
+    assert turns[:2] == [caption, told] and turns[2:] == swapped["conversations"]
+
+
+def test_training_rows_swap_gap_sides_before_mirroring(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    _kick_turn_kick(corpus)
+    row = {**_gap("A", "a person kicks with the ( ) leg, then waves the right hand."),
+           "id": "g"}
+    dialogues = tmp_path / "dialogues.jsonl"
+    dialogues.write_text(json.dumps(row) + "\n")
+    recipe = LMRecipe(stage="finetune", corpus=str(corpus), dialogues=str(dialogues),
+                      out_dir=str(tmp_path / "out"), init="x", mirror=["spatial_gap"],
+                      swap_gap_sides=True)
+    assert sorted(r["id"] for r in training_rows(recipe)) == [
+        "g", "g~mirror", "g~swapped", "g~swapped~mirror"]
 
 
 @pytest.fixture(scope="module")
