@@ -44,9 +44,9 @@ def _probe_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-split", default="test", help="split the probe is scored on")
     parser.add_argument("--max-motions", type=int, default=None,
                         help="use at most this many motions per split")
-    parser.add_argument("--label", action="append", choices=("action", "action_side"),
-                        help="class per span: the action, or action and side (repeatable; "
-                             "default: action)")
+    parser.add_argument("--label", action="append", choices=("action", "action_side", "side"),
+                        help="class per span: the action, action and side, or the side alone "
+                             "on spans with one (repeatable; default: action)")
     parser.add_argument("--train-fraction", action="append", type=float,
                         help="share of training spans the probe sees (repeatable; default 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")

@@ -37,7 +37,13 @@ from mochat.dialogue.rows import (  # re-exported for training's callers
     gap_gold,
 )
 from mochat.dialogue.templates import BASIC_INSTRUCTIONS, says_not_in_motion
-from mochat.metrics import caption_scores, frame_iou, spatial_accuracy, temporal_recall
+from mochat.metrics import (
+    caption_scores,
+    frame_iou,
+    parse_side,
+    spatial_accuracy,
+    temporal_recall,
+)
 from mochat.models.chat_format import span_agrees, text_frames
 from mochat.models.mochat import MoChat
 from mochat.pipeline import ChatAnswer, Conversation, MoChatPipeline, asks_when
@@ -257,6 +263,29 @@ def _followups(pipeline: MoChatPipeline, dialogues: str | Path, split: str,
     return metrics, sessions.every_turn
 
 
+def side_changes(before: Sequence[str], after: Sequence[str]) -> dict[str, Any]:
+    """How many answers name the other side after the motion alone is mirrored (x100 of
+    the answers that name a side both times)."""
+    sides = [(parse_side(a), parse_side(b)) for a, b in zip(before, after, strict=True)]
+    named = [(a, b) for a, b in sides if a and b]
+    changed = sum(a != b for a, b in named)
+    return {"answers": len(named), "changed": round(100.0 * changed / len(named), 2)
+            if named else 0.0, "baseline_text_only": 0.0}
+
+
+def _motion_mirrored(model: MoChat, pipeline: MoChatPipeline, corpus_dir: str | Path,
+                     rows: Sequence[dict], texts: Sequence[str],
+                     features: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The gap questions asked again, word for word, about the mirror-image motions: a
+    model that reads the side from the motion changes its answer, one that reads it from
+    the caption's words (its other side words, its phrasing) keeps it. Left/right accuracy
+    alone cannot tell the two apart: the captions carry side cues (`swap_other_sides`)."""
+    mirrored = [{**r, "motion_id": r["motion_id"] + MIRROR_SUFFIX} for r in rows]
+    features.update(encode_corpus(model.encoder, corpus_dir,
+                                  (r["motion_id"] for r in mirrored), progress=False))
+    return side_changes(texts, [a.text for a in answer_rows(pipeline, mirrored, features)])
+
+
 def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path, *,
                    per_task: int = 40, max_new_tokens: int = 40, seed: int = 0,
                    bertscore: bool = True, tasks: Sequence[str] | None = None,
@@ -299,6 +328,9 @@ def evaluate_model(model: MoChat, corpus_dir: str | Path, dialogues: str | Path,
         answers = gap_answers = answer_rows(pipeline, gap_rows, features)
         texts, gold = [a.text for a in answers], [gap_gold(r) for r in gap_rows]
         metrics["spatial"] = {"accuracy": spatial_accuracy(texts, gold), "by_kind": {}}
+        if not mirror:
+            metrics["spatial"]["motion_mirrored"] = _motion_mirrored(
+                model, pipeline, corpus_dir, gap_rows, texts, features)
         # what the question blanks (synthetic corpus: after a turn, turn, side step, other)
         for kind, picked in kind_groups(gap_kinds(gap_rows, corpus_dir)).items():
             metrics["spatial"]["by_kind"][kind] = {

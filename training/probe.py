@@ -29,14 +29,16 @@ Featurizer = Callable[[list[np.ndarray]], list[np.ndarray]]  # [(T, J, 3)] -> [(
 ENCODE_BATCH = 16
 
 
-LABELS = ("action", "action_side")
+LABELS = ("action", "action_side", "side")
 
 
 @dataclass(frozen=True)
 class ProbeResult:
     name: str
     source: str
-    label: str  # "action", or "action_side" (wave/left and wave/right are two classes)
+    # "action"; "action_side" (wave/left and wave/right are two classes); or "side": left
+    # or right, on the spans that have one (what a left/right question asks)
+    label: str
     train_fraction: float  # share of the training spans the classifier saw
     feature_dim: int
     classes: int
@@ -100,8 +102,11 @@ def span_dataset(records: list[MotionRecord], feats: list[np.ndarray], label: st
             end = min(span.end, len(feat) - 1)
             if span.start > end:
                 continue
+            if label == "side" and span.side not in ("left", "right"):
+                continue
             rows.append(feat[span.start:end + 1].mean(axis=0))
-            labels.append(span.action if label == "action" else f"{span.action}/{span.side}")
+            labels.append({"action": span.action, "side": span.side}.get(
+                label, f"{span.action}/{span.side}"))
     if not rows:
         raise ConfigError("no action spans found: the probe needs a corpus with spans/")
     return np.stack(rows).astype(np.float32), labels

@@ -170,7 +170,20 @@ def test_evaluate_model_reports_the_new_figures(corpus, tiny_llm_dir, tmp_path):
     assert metrics["followup"]["temporal_r1_iou_0.5"]["alone"] == \
         metrics["temporal"]["r1_iou_0.5"]
     assert metrics["presence"]["absent"]["questions"] == 3
+    assert set(metrics["spatial"]["motion_mirrored"]) == {"answers", "changed",
+                                                          "baseline_text_only"}
     # 6 alone, 6 follow-ups and their earlier turns, 3 absent and the present ones
     assert metrics["consistency"]["answers"] >= 6 + 6 + 3
     assert set(metrics["consistency"]) == {"answers", "frames_outside_motion",
                                            "text_span_mismatch"}
+
+
+def test_side_changes_count_answers_that_follow_the_mirrored_motion():
+    from training.lm_eval import side_changes
+
+    before = ["Left.", "Right.", "Left.", "I cannot tell."]
+    after = ["Right.", "Right.", "left", "Left."]
+    # the 4th names no side the first time: 3 answers, 1 of them changed
+    assert side_changes(before, after) == {"answers": 3, "changed": 33.33,
+                                           "baseline_text_only": 0.0}
+    assert side_changes(before, before)["changed"] == 0.0  # a text-only reader

@@ -33,6 +33,8 @@ def test_span_pooling_matches_spans(corpus: Path) -> None:
     assert labels[0] == records[0].spans[0].action
     _, sided = span_dataset(records, encode_records(records, raw_featurize, 512), "action_side")
     assert sided[0] == f"{records[0].spans[0].action}/{records[0].spans[0].side}"
+    _, sides = span_dataset(records, encode_records(records, raw_featurize, 512), "side")
+    assert sides == [s.side for r in records for s in r.spans or [] if s.side in ("left", "right")]
 
 
 def test_probe_raw_beats_majority_and_cli(corpus: Path, tmp_path: Path) -> None:
