@@ -12,7 +12,9 @@ Stages, in order, each under OUT_DIR (the recipe's `out_dir`):
 Each stage's section of the recipe is that stage's own recipe (the keys of EncoderRecipe /
 LMRecipe) less the paths, which the orchestrator fills in: every stage reads the one
 before it. A finished stage leaves `<stage>.done.json` (seconds, the recipe it ran) and is
-skipped on a rerun; an interrupted one continues from its last checkpoint (`--resume`), so
+skipped on a rerun, unless the recipe has changed for it or a stage before it (a stage
+is never reused under other settings: the command stops and says which sections differ);
+an interrupted one continues from its last checkpoint (`--resume`), so
 killing the command at any point and running it again finishes the same model. The last
 stage's model is copied to `export_to` (the shipped checkpoint's folder) when given.
 Threads are pinned (`threads`, default 2) for every stage.
@@ -110,13 +112,28 @@ def _run_stage(recipe: ReferenceRecipe, stage: str, progress: bool) -> None:
 
     config = Path(recipe.out_dir) / "recipes" / f"{stage}.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"# written by mochat train reference from {recipe.out_dir}\n"
-                      + yaml.safe_dump(stage_recipe(recipe, stage), sort_keys=False))
+    own = stage_recipe(recipe, stage)
     resume = (paths[stage] / "checkpoint" / "trainer_state.json").is_file()
+    ran = yaml.safe_load(config.read_text()) if config.is_file() else None
+    if resume and ran is not None and {**ran, "threads": own["threads"]} != own:
+        raise ConfigError(f"{paths[stage]}: an interrupted {stage!r} stage ran under other "
+                          f"settings ({config}); give the recipe a new out_dir, or delete "
+                          f"{paths[stage]} to start that stage again")
+    config.write_text(f"# written by mochat train reference from {recipe.out_dir}\n"
+                      + yaml.safe_dump(own, sort_keys=False))
     argv = ["train", stage, "--config", str(config)] + (["--resume"] if resume else []) + \
         ([] if progress else ["--no-progress"])
     if main(argv) != 0:
         raise ConfigError(f"stage {stage!r} failed; its log is in {paths[stage]}")
+
+
+def changed_sections(recipe: ReferenceRecipe, stage: str, marker: Path) -> list[str]:
+    """The recipe sections that `stage` and the stages before it ran under, as its done
+    marker records them, and that differ now (`threads` and `export_to` change no result)."""
+    ran = json.loads(marker.read_text()).get("recipe", {})
+    now = asdict(recipe)
+    upto = STAGES[:STAGES.index(stage) + 1]
+    return [name for name in upto if ran.get(name) != now.get(name)]
 
 
 def run_reference(recipe: ReferenceRecipe, *, progress: bool = True,
@@ -131,6 +148,11 @@ def run_reference(recipe: ReferenceRecipe, *, progress: bool = True,
     stages = recipe.stages()
     for k, stage in enumerate(stages, start=1):
         marker = out / f"{stage}.done.json"
+        if marker.is_file() and (changed := changed_sections(recipe, stage, marker)):
+            raise ConfigError(
+                f"{out}: stage {stage!r} finished under other settings of {changed} than "
+                f"this recipe's; give the recipe a new out_dir, or delete {marker} and the "
+                "later stages' markers to rerun from there")
         if marker.is_file():
             log.info("stage already done", stage=stage, step=f"{k}/{len(stages)}")
         else:

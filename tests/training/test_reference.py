@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import yaml
 
 from mochat.errors import ConfigError
 from training.recipe import load_yaml
-from training.reference import ReferenceRecipe, run_reference, stage_recipe
+from training.reference import ReferenceRecipe, changed_sections, run_reference, stage_recipe
 
 SMOKE = Path(__file__).resolve().parents[2] / "training" / "recipes" / "reference_smoke.yaml"
 
@@ -78,3 +79,48 @@ def test_stages_run_once_and_a_kill_is_finished_by_rerunning(tmp_path, tiny_llm_
     steps = [json.loads(line)["step"] for line in
              (run / "align" / "log.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 30  # resumed, no step twice
+
+
+def test_a_stage_finished_under_other_settings_is_not_reused(tmp_path, tiny_llm_dir):
+    recipe = ReferenceRecipe.from_yaml(_recipe(tmp_path, tiny_llm_dir))
+    run = tmp_path / "run"
+    run.mkdir()
+    ran = asdict(recipe)
+    for stage in ("corpus", "dialogues", "encoder"):
+        (run / f"{stage}.done.json").write_text(json.dumps({"stage": stage, "recipe": ran}))
+    assert changed_sections(recipe, "encoder", run / "encoder.done.json") == []
+    assert changed_sections(replace(recipe, threads=1, export_to="elsewhere"), "encoder",
+                            run / "encoder.done.json") == []
+    longer = replace(recipe, encoder={**recipe.encoder, "steps": recipe.encoder["steps"] + 1})
+    assert changed_sections(longer, "dialogues", run / "dialogues.done.json") == []
+    assert changed_sections(longer, "encoder", run / "encoder.done.json") == ["encoder"]
+    with pytest.raises(ConfigError, match=r"stage 'encoder' finished under other settings of "
+                                          r"\['encoder'\]"):
+        run_reference(longer, progress=False)
+
+
+def test_an_interrupted_stage_is_not_resumed_under_other_settings(tmp_path, tiny_llm_dir):
+    recipe = ReferenceRecipe.from_yaml(_recipe(tmp_path, tiny_llm_dir))
+    run = tmp_path / "run"
+    (run / "align" / "checkpoint").mkdir(parents=True)
+    (run / "align" / "checkpoint" / "trainer_state.json").write_text("{}")
+    for stage in ("corpus", "dialogues", "encoder"):
+        (run / f"{stage}.done.json").write_text(json.dumps({"recipe": asdict(recipe)}))
+    (run / "recipes").mkdir()
+    ran = {**stage_recipe(recipe, "align"), "lr": 123.0}
+    (run / "recipes" / "align.yaml").write_text(yaml.safe_dump(ran))
+    with pytest.raises(ConfigError, match="interrupted 'align' stage ran under other settings"):
+        run_reference(recipe, progress=False)
+
+
+def test_the_next_reference_recipe_is_the_reference_with_its_side_fixes():
+    from training.lm import LMRecipe
+
+    now = ReferenceRecipe.from_yaml(SMOKE.with_name("reference.yaml"))
+    nxt = ReferenceRecipe.from_yaml(SMOKE.with_name("reference_next.yaml"))
+    assert nxt.export_to is None  # it never overwrites the shipped checkpoint
+    assert (nxt.corpus, nxt.dialogues) == (now.corpus, now.dialogues)
+    for stage in ("align", "finetune"):
+        recipe = LMRecipe(**stage_recipe(nxt, stage))  # every key is a real setting
+        assert recipe.swap_gap_sides and recipe.pair_variants and recipe.bf16
+        assert "spatial_gap" in recipe.mirror
